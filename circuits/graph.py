@@ -1,0 +1,137 @@
+"""The circuit as a networkx DiGraph, and its JSON form.
+
+Nodes (id -> attributes):
+
+- feature `resid_out_layer3/123` (or `resid_out_layer3/123@5` with one node per position):
+  kind="feature", submodule, feature=123, position (int or None), effect (float), label (str);
+- error `resid_out_layer3/error`: kind="error", feature="error", the same other attributes;
+- the metric `metric`: kind="metric", submodule=None, feature=None, effect=0.0, value (the mean
+  clean metric), label (the metric's name).
+
+Annotation (`circuits.annotate`) adds `top_tokens` (logit lens), `contexts` (top activating
+contexts) and `human_label`, and sets `label` to the human label or the top tokens.
+
+Edges (upstream -> downstream, towards the metric) carry `weight`, the linear-approximation edge
+effect of `circuits.edges`. Graph attributes record how the circuit was computed (metric, method,
+steps, thresholds, submodules in forward order, ...).
+
+JSON: networkx node-link data with the key `edges`, plus a `format` tag; `load_graph` restores
+the same graph (node and edge attributes, graph attributes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import networkx as nx
+
+from circuits.edges import METRIC, node_id
+from circuits.effects import NodeEffects
+from ssae.errors import DataError
+from ssae.io import write_json
+
+FORMAT = "shift-circuit/1"
+
+
+def short_submodule(name: str) -> str:
+    """`resid_out_layer3` -> `resid3`, `attn_out_layer0` -> `attn0`, `embed` -> `embed`."""
+    for kind in ("resid", "attn", "mlp"):
+        prefix = f"{kind}_out_layer"
+        if name.startswith(prefix):
+            return f"{kind}{name[len(prefix):]}"
+    return name
+
+
+def default_label(submodule: str, feature: int | str, position: int | None) -> str:
+    pos = "" if position is None else f" @{position}"
+    core = "ε" if feature == "error" else f"#{feature}"
+    return f"{short_submodule(submodule)} {core}{pos}"
+
+
+def build_graph(
+    effects: NodeEffects,
+    edges: dict[tuple[str, str], float],
+    node_threshold: float = 0.1,
+    edge_threshold: float = 0.01,
+    metric_name: str = "metric",
+    submodules: list[str] | None = None,
+    meta: dict | None = None,
+) -> nx.DiGraph:
+    """Nodes with |effect| > node_threshold, edges between them with |weight| > edge_threshold."""
+    g = nx.DiGraph()
+    order = submodules or effects.names
+    g.graph.update(
+        {
+            "metric": metric_name,
+            "aggregation": effects.aggregation,
+            "node_threshold": node_threshold,
+            "edge_threshold": edge_threshold,
+            "n_examples": effects.n_examples,
+            "metric_clean": _finite(effects.metric_clean),
+            "metric_patch": _finite(effects.metric_patch),
+            "submodules": list(order),
+            **(meta or {}),
+        }
+    )
+    for sub, feat, pos, eff in effects.nodes():
+        if not math.isfinite(eff) or abs(eff) <= node_threshold:
+            continue
+        g.add_node(
+            node_id(sub, feat, pos),
+            kind="error" if feat == "error" else "feature",
+            submodule=sub,
+            feature=feat,
+            position=pos,
+            effect=float(eff),
+            label=default_label(sub, feat, pos),
+        )
+    g.add_node(
+        METRIC,
+        kind="metric",
+        submodule=None,
+        feature=None,
+        position=None,
+        effect=0.0,
+        value=_finite(effects.metric_clean),
+        label=metric_name,
+    )
+    for (u, d), w in edges.items():
+        if u in g and d in g and abs(w) > edge_threshold:
+            g.add_edge(u, d, weight=float(w))
+    return g
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def graph_to_json(g: nx.DiGraph) -> dict:
+    data = nx.node_link_data(g, edges="edges")
+    return {"format": FORMAT, **data}
+
+
+def graph_from_json(data: dict) -> nx.DiGraph:
+    if data.get("format") != FORMAT:
+        raise DataError(f"not a circuit file (format {data.get('format')!r}, expected {FORMAT})")
+    data = {k: v for k, v in data.items() if k != "format"}
+    return nx.node_link_graph(data, directed=True, multigraph=False, edges="edges")
+
+
+def save_graph(g: nx.DiGraph, path: str | os.PathLike) -> Path:
+    """Write the circuit as JSON, atomically."""
+    write_json(path, graph_to_json(g))
+    return Path(path)
+
+
+def load_graph(path: str | os.PathLike) -> nx.DiGraph:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"circuit file {path} does not exist; create it with `shift circuit compute`")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"circuit file {path} is not valid JSON ({e}); recompute it") from e
+    return graph_from_json(data)

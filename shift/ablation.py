@@ -1,0 +1,153 @@
+"""SHIFT's intervention: ablate chosen dictionary features inside the model.
+
+Every submodule s with chosen features F_s has its output replaced, in one forward pass, by
+
+    x_s  <-  decode(f_s with f_s[F_s] := c_s) + (x_s - decode(f_s)),    f_s = encode(x_s),
+
+i.e. the SAE reconstruction with those features set to c_s (zero for SAE features; their mean for
+the neuron skyline's mean ablation) plus the SAE error, so everything the dictionary does not
+explain passes through untouched. Submodules without chosen features are left alone: for them the
+replacement is the identity. The classifier then reads the (ablated) residual stream at the probe
+layer, mean-pooled over non-pad tokens.
+
+`AblationEvaluator` serves the skyline sweep, which evaluates many feature sets on one fixed set of
+texts: it tokenizes once, caches the clean residual stream after every layer below the probe, and
+for a feature set whose lowest ablated layer is L it skips layers 0..L-1 (nnsight `skip` with the
+cached outputs) and stops the forward right after the probe layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ssae.dictionary import Dictionary
+from ssae.errors import ToolkitError
+from ssae.models import LoadedModel, SubmoduleSpec
+
+FeatureSet = dict[str, torch.Tensor]
+"""Submodule name -> LongTensor of feature indices to ablate."""
+
+
+def parse_feature_ids(lines: Sequence[str], saes: Mapping[str, Dictionary]) -> FeatureSet:
+    """Parse `submodule/index` ids (e.g. `resid_out_layer3/117`), validating both parts."""
+    chosen: dict[str, list[int]] = {}
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, idx = line.rpartition("/")
+        if not sep or not idx.isdigit():
+            raise ToolkitError(f"feature id {line!r} is not of the form SUBMODULE/INDEX")
+        if name not in saes:
+            raise ToolkitError(f"feature {line!r}: no SAE for submodule {name!r}; have {sorted(saes)}")
+        if int(idx) >= saes[name].dict_size:
+            raise ToolkitError(
+                f"feature {line!r} does not exist: {name} has {saes[name].dict_size} features"
+            )
+        chosen.setdefault(name, []).append(int(idx))
+    if not chosen:
+        raise ToolkitError("the feature file names no features (expected lines like resid_out_layer3/117)")
+    return {k: torch.tensor(sorted(set(v))) for k, v in chosen.items()}
+
+
+def mean_pool(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+class AblationEvaluator:
+    """Pooled probe-layer activations of fixed texts under any number of feature ablations."""
+
+    def __init__(
+        self,
+        lm: LoadedModel,
+        saes: Mapping[str, Dictionary],
+        texts: Sequence[str],
+        probe_spec: SubmoduleSpec,
+        fill: Mapping[str, torch.Tensor] | None = None,
+        batch_size: int = 64,
+        max_length: int = 128,
+        cache_prefix: bool = True,
+        progress: bool = False,
+    ):
+        self.lm, self.saes, self.probe_spec = lm, saes, probe_spec
+        self.fill = dict(fill or {})
+        self.specs = [s for s in lm.submodules() if s.order <= probe_spec.order]
+        self.progress = progress
+        enc = lm.tokenize(list(texts), max_length=max_length)
+        lengths = enc["attention_mask"].sum(1)
+        # Length-sorted batches waste little on padding; `order` maps results back to input order.
+        self.order = torch.argsort(lengths, descending=True, stable=True)
+        self.batches = []
+        for start in range(0, len(texts), batch_size):
+            rows = self.order[start : start + batch_size]
+            width = int(lengths[rows].max())
+            self.batches.append(
+                {k: v[rows, :width] for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+            )
+        self.prefix: list[list[torch.Tensor]] | None = None
+        if cache_prefix:
+            self.prefix = [self._layer_outputs(b) for b in self.batches]
+
+    @torch.no_grad()
+    def _layer_outputs(self, batch) -> list[torch.Tensor]:
+        """Clean residual stream after each layer below the probe layer."""
+        outs: list[torch.Tensor] = []
+        specs = [s for s in self.specs if s.kind == "resid_out" and s.layer < self.probe_spec.layer]
+        with self.lm.nn.trace(**batch) as tracer:
+            for spec in specs:
+                outs.append(spec.read(self.lm.nn))
+            tracer.stop()
+        return outs
+
+    @torch.no_grad()
+    def pooled(self, features: FeatureSet | None = None) -> torch.Tensor:
+        """[n_texts, d] mean-pooled probe-layer activations with `features` ablated."""
+        features = {k: v for k, v in (features or {}).items() if len(v)}
+        unknown = set(features) - set(self.saes)
+        if unknown:
+            raise ToolkitError(f"no SAE for submodules {sorted(unknown)}")
+        layers = [self.lm.submodule(n).layer for n in features]
+        lowest = min(layers, default=self.probe_spec.layer)
+        n_skip = max(0, lowest) if self.prefix is not None else 0
+        out = []
+        it = range(len(self.batches))
+        for b in tqdm(it, desc="ablate", leave=False, disable=not self.progress):
+            batch = self.batches[b]
+            skipped = self.prefix[b][:n_skip] if n_skip else []
+            out.append(self._forward(batch, features, skipped))
+        pooled = torch.cat(out)
+        result = torch.empty_like(pooled)
+        result[self.order] = pooled
+        return result
+
+    def _forward(self, batch, features: FeatureSet, skipped: list[torch.Tensor]) -> torch.Tensor:
+        nn, n_skip = self.lm.nn, len(skipped)
+        holder: dict[str, torch.Tensor] = {}
+        with nn.trace(**batch) as tracer:
+            layer_specs = [s for s in self.specs if s.layer < 0 or s.layer >= n_skip]
+            if n_skip:
+                resid = {s.layer: s for s in self.specs if s.kind == "resid_out"}
+                for i in range(n_skip):
+                    resid[i].envoy(nn).skip(skipped[i])
+            for spec in layer_specs:
+                if spec.name in features:
+                    x = spec.read(nn)
+                    spec.write(nn, ablate(self.saes[spec.name], x, features[spec.name], self.fill.get(spec.name)))
+                if spec.name == self.probe_spec.name:
+                    holder["x"] = spec.read(nn)
+            tracer.stop()
+        return mean_pool(holder["x"], batch["attention_mask"])
+
+
+def ablate(
+    sae: Dictionary, x: torch.Tensor, idx: torch.Tensor, fill: torch.Tensor | None = None
+) -> torch.Tensor:
+    """decode(f with f[idx] := fill or 0) + (x - decode(f))."""
+    f, err = sae.features_and_error(x)
+    f = f.clone()
+    f[..., idx] = 0.0 if fill is None else fill[idx].to(f.dtype)
+    return sae.decode(f) + err

@@ -1,0 +1,213 @@
+"""`shift circuit`: compute a sparse feature circuit and draw it.
+
+    shift circuit compute --model DIR --saes DIR --data data.jsonl --metric logit-diff --out c.json
+    shift circuit render c.json --out graph.svg      (or graph.png)
+
+`--data` is a JSONL file of examples or a token dataset folder (`ssae.tokens`). JSONL fields:
+`text` (required); `patch` (a contrastive input, for `--baseline patch`); `label` (0/1, for a
+probe metric); `correct` / `incorrect` (strings whose first token is compared, for logit-diff).
+`--metric` is `logit-diff`, `loss` (next-token cross-entropy; works on plain token datasets) or
+`probe:PATH` (a linear probe in safetensors, reading the submodule named by `--reads` or by the
+file's `submodule` metadata). The computation is `circuits.compute_circuit`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import torch
+
+from ssae.errors import DataError, ToolkitError
+
+METRIC_HELP = "logit-diff | loss | probe:PATH (linear probe weights in safetensors)"
+
+
+@click.group()
+def circuit():
+    """Feature circuits: node and edge effects of SAE features on a metric, and their graph."""
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            raise DataError(f"{path}:{i} is not valid JSON ({e})") from e
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise DataError(f"{path}:{i}: each line needs a string field 'text'")
+        rows.append(row)
+    if not rows:
+        raise DataError(f"{path} holds no examples")
+    return rows
+
+
+def _pad_to(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
+    if t.shape[1] >= width:
+        return t
+    pad = torch.full((t.shape[0], width - t.shape[1]), value, dtype=t.dtype, device=t.device)
+    return torch.cat([t, pad], dim=1)
+
+
+def _first_token(lm, text: str) -> int:
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise DataError(f"answer {text!r} has no tokens")
+    return int(ids[0])
+
+
+def jsonl_batches(lm, rows: list[dict], batch_size: int, max_length: int) -> list[dict]:
+    """Batches of a JSONL dataset (see the module docstring for the fields)."""
+    pad = lm.tokenizer.pad_token_id or 0
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        enc = lm.tokenize([r["text"] for r in chunk], max_length=max_length)
+        batch = {k: v.cpu() for k, v in enc.items()}
+        if any("patch" in r for r in chunk):
+            if not all("patch" in r for r in chunk):
+                raise DataError("either every example has a 'patch' text or none does")
+            penc = lm.tokenize([r["patch"] for r in chunk], max_length=max_length)
+            width = max(batch["input_ids"].shape[1], penc["input_ids"].shape[1])
+            batch["input_ids"] = _pad_to(batch["input_ids"], width, pad)
+            batch["attention_mask"] = _pad_to(batch["attention_mask"], width, 0)
+            batch["patch_input_ids"] = _pad_to(penc["input_ids"].cpu(), width, pad)
+            batch["patch_attention_mask"] = _pad_to(penc["attention_mask"].cpu(), width, 0)
+        if all("label" in r for r in chunk):
+            batch["labels"] = torch.tensor([int(r["label"]) for r in chunk])
+        if all("correct" in r and "incorrect" in r for r in chunk):
+            batch["correct_id"] = torch.tensor([_first_token(lm, r["correct"]) for r in chunk])
+            batch["incorrect_id"] = torch.tensor([_first_token(lm, r["incorrect"]) for r in chunk])
+        out.append(batch)
+    return out
+
+
+def load_batches(lm, data: Path, batch_size: int, max_length: int, max_examples: int | None):
+    """(batches, annotation data) from a JSONL file or a token dataset folder."""
+    from ssae.tokens import TokenDataset
+
+    if data.is_dir():
+        ds = TokenDataset.load(data)
+        if max_examples is not None:
+            ds = ds.subset(list(range(min(max_examples, len(ds)))))
+        return list(ds.batches(batch_size)), ds
+    if not data.exists():
+        raise DataError(f"data file {data} does not exist")
+    rows = _read_jsonl(data)[:max_examples]
+    return jsonl_batches(lm, rows, batch_size, max_length), [r["text"] for r in rows]
+
+
+def make_metric(spec: str, reads: str | None):
+    from circuits.metrics import load_probe_metric, logit_diff, next_token_loss
+
+    if spec == "logit-diff":
+        return logit_diff()
+    if spec == "loss":
+        return next_token_loss()
+    if spec.startswith("probe:"):
+        return load_probe_metric(spec[len("probe:") :], reads=reads)
+    raise ToolkitError(f"unknown metric {spec!r}; use {METRIC_HELP}")
+
+
+@circuit.command()
+@click.option("--model", required=True, help="Model id or local directory.")
+@click.option("--saes", "saes_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder of dictionaries, one subfolder per submodule (dictionary_learning).")
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="JSONL examples or a token dataset folder.")
+@click.option("--metric", "metric_spec", default="logit-diff", show_default=True, help=METRIC_HELP)
+@click.option("--reads", default=None, help="Submodule a probe metric reads (default: probe metadata).")
+@click.option("--method", type=click.Choice(["attrib", "ig"]), default="ig", show_default=True)
+@click.option("--steps", default=10, show_default=True, help="Integrated-gradient steps.")
+@click.option("--ig-mode", type=click.Choice(["joint", "per_submodule"]), default="joint",
+              show_default=True, help="IG path: all submodules together, or one at a time.")
+@click.option("--baseline", type=click.Choice(["zero", "mean", "patch"]), default="zero",
+              show_default=True, help="Patch values: zero or mean ablation, or the 'patch' texts.")
+@click.option("--aggregation", type=click.Choice(["sum", "none"]), default="sum", show_default=True,
+              help="sum over positions (non-templatic) or one node per position (templatic).")
+@click.option("--node-threshold", default=0.1, show_default=True)
+@click.option("--edge-threshold", default=0.01, show_default=True)
+@click.option("--batch-size", default=8, show_default=True)
+@click.option("--max-length", default=128, show_default=True, help="Tokens per example.")
+@click.option("--max-examples", default=None, type=int, help="Use only the first N examples.")
+@click.option("--annotate/--no-annotate", default=True, show_default=True,
+              help="Add logit-lens tokens and top contexts (from --data) to the feature nodes.")
+@click.option("--labels", default=None, type=click.Path(path_type=Path),
+              help="JSONL of human labels: {\"feature\": \"resid_out_layer3/123\", \"label\": ...}.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--force", is_flag=True, help="Recompute even if --out holds this circuit.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Circuit JSON file.")
+def compute(model, saes_dir, data, metric_spec, reads, method, steps, ig_mode, baseline,
+            aggregation, node_threshold, edge_threshold, batch_size, max_length, max_examples,
+            annotate, labels, device, force, out):
+    """Compute node effects, edges and the thresholded circuit graph; write it as JSON."""
+    from circuits import annotate_circuit, compute_circuit, load_graph, save_graph
+    from ssae.io import stable_hash
+    from ssae.models import load_model
+    from ssae.sae_set import SAESet
+
+    key = stable_hash(
+        dict(model=model, saes=str(saes_dir), data=str(data), metric=metric_spec, reads=reads,
+             method=method, steps=steps, ig_mode=ig_mode, baseline=baseline,
+             aggregation=aggregation, node_threshold=node_threshold,
+             edge_threshold=edge_threshold, max_length=max_length, max_examples=max_examples,
+             annotate=annotate, labels=str(labels))
+    )
+    if out.exists() and not force:
+        try:
+            if load_graph(out).graph.get("config_hash") == key:
+                click.echo(f"{out} already holds this circuit (use --force to recompute)")
+                return
+        except ToolkitError:
+            pass
+    lm = load_model(model, device=device)
+    saes = SAESet.load(saes_dir, lm, device=device)
+    metric = make_metric(metric_spec, reads)
+    batches, annotation_data = load_batches(lm, data, batch_size, max_length, max_examples)
+    result = compute_circuit(
+        lm, dict(saes), batches, metric, method=method, steps=steps,
+        node_threshold=node_threshold, edge_threshold=edge_threshold, aggregation=aggregation,
+        baseline=baseline, ig_mode=ig_mode,
+    )
+    graph = result.graph
+    if annotate or labels is not None:
+        annotate_circuit(graph, lm, dict(saes), annotation_data if annotate else None, labels)
+    graph.graph["config_hash"] = key
+    save_graph(graph, out)
+    n_feat = sum(1 for _, a in graph.nodes(data=True) if a["kind"] == "feature")
+    n_err = sum(1 for _, a in graph.nodes(data=True) if a["kind"] == "error")
+    click.echo(
+        f"wrote {out}: {n_feat} feature and {n_err} error nodes, {graph.number_of_edges()} edges "
+        f"over {result.effects.n_examples} examples (clean {metric.name} "
+        f"{result.effects.metric_clean:.4g})"
+    )
+
+
+@circuit.command()
+@click.argument("circuit_json", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Image file: .svg, .png or .pdf (format by extension).")
+@click.option("--labels", default=None, type=click.Path(path_type=Path),
+              help="JSONL of human labels to show on the nodes.")
+@click.option("--max-per-row", default=12, show_default=True,
+              help="Draw at most this many nodes per submodule (largest |effect|); 0 = all.")
+@click.option("--max-label", default=28, show_default=True, help="Characters of label per node.")
+def render(circuit_json, out, labels, max_per_row, max_label):
+    """Draw a circuit JSON file with graphviz."""
+    from circuits.annotate import load_labels
+    from circuits.graph import load_graph
+    from circuits.render import render_circuit
+
+    graph = load_graph(circuit_json)
+    if labels is not None:
+        table = load_labels(labels)
+        for _, a in graph.nodes(data=True):
+            key = f"{a.get('submodule')}/{a.get('feature')}"
+            if key in table:
+                a["human_label"] = a["label"] = table[key]
+    render_circuit(graph, out, max_label=max_label, max_per_row=max_per_row or None)
+    click.echo(f"wrote {out}")

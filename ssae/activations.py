@@ -1,0 +1,88 @@
+"""Activations of many submodules from one forward pass, and forward passes with edits.
+
+Training or evaluating one SAE per submodule needs the activation of every submodule for the same
+tokens. Reading them one submodule per forward pass costs a forward pass per SAE; here all of them
+are read inside one nnsight trace (in forward order, as nnsight requires), and the forward stops
+right after the last needed submodule, so neither the later layers nor the unembedding (for
+Pythia-70M the most expensive matrix of all) run.
+
+`run_with_edits` replaces submodule outputs (e.g. by an SAE reconstruction, or by zeros) and
+returns the logits; `next_token_loss` is the per-position cross-entropy of next-token prediction
+with padding excluded: position p predicts token p+1 and counts only when token p+1 is real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from ssae.models import LoadedModel, SubmoduleSpec
+
+
+@torch.no_grad()
+def read_activations(
+    lm: LoadedModel,
+    specs: list[SubmoduleSpec],
+    batch: Mapping[str, torch.Tensor],
+    stop: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Output activation [batch, pos, d] of every spec, from ONE forward pass of the model.
+
+    With `stop`, the forward pass ends after the last spec in forward order.
+    """
+    specs = sorted(specs, key=lambda s: s.order)
+    out: dict[str, torch.Tensor] = {}
+    inputs = _model_inputs(lm, batch)
+    with lm.nn.trace(**inputs) as tracer:
+        for spec in specs:
+            out[spec.name] = spec.read(lm.nn)
+        if stop:
+            tracer.stop()
+    return out
+
+
+def masked_tokens(acts: Mapping[str, torch.Tensor], mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Flatten [batch, pos, d] activations to the [n_real_tokens, d] rows where `mask` is set."""
+    keep = mask.bool().to(next(iter(acts.values())).device)
+    return {name: a[keep] for name, a in acts.items()}
+
+
+@torch.no_grad()
+def run_with_edits(
+    lm: LoadedModel,
+    batch: Mapping[str, torch.Tensor],
+    edits: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    specs: list[SubmoduleSpec] | None = None,
+) -> torch.Tensor:
+    """Logits [batch, pos, vocab] with each named submodule's output replaced by `edit(output)`."""
+    inputs = _model_inputs(lm, batch)
+    edits = dict(edits or {})
+    if not edits:
+        return lm.model(**inputs).logits
+    by_name = {s.name: s for s in (specs or lm.submodules())}
+    ordered = sorted((by_name[n] for n in edits), key=lambda s: s.order)
+    with lm.nn.trace(**inputs):
+        for spec in ordered:
+            x = spec.read(lm.nn)
+            spec.write(lm.nn, edits[spec.name](x))
+        logits = lm.nn.output.logits.save()
+    return logits
+
+
+def next_token_loss(
+    logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-position next-token cross-entropy [batch, pos-1] and the mask of positions that count."""
+    target = input_ids[:, 1:]
+    valid = attention_mask[:, 1:].bool() & attention_mask[:, :-1].bool()
+    ce = F.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none"
+    ).view_as(target)
+    return ce * valid, valid
+
+
+def _model_inputs(lm: LoadedModel, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    dev = lm.device
+    return {k: batch[k].to(dev) for k in ("input_ids", "attention_mask") if k in batch}

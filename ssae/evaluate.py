@@ -1,0 +1,195 @@
+"""Evaluation of an SAE set on a token dataset: sparsity, reconstruction, and spliced loss.
+
+Over the real (non-pad) tokens x_1..x_N of the dataset, per submodule:
+
+- L0 = mean_i |{j : f_ij > 0}|, the number of active features per token;
+- FVU = sum_i ||x_i - x_hat_i||^2 / sum_i ||x_i - mean(x)||^2, the fraction of variance
+  unexplained (1 - R^2), with mean(x) over all evaluated tokens;
+- dead / alive features: features that never / at least once activate on the dataset;
+- spliced cross-entropy: next-token CE of the model with this submodule's output replaced by
+  x_hat (every other submodule clean), next to the clean CE and the zero-ablation CE (output
+  replaced by 0); `ce_loss_recovered` = (CE_zero - CE_spliced) / (CE_zero - CE_clean) and the
+  perplexities exp(CE).
+
+CE averages over positions p whose token p and target token p+1 are both real, so padding never
+counts. Sums are accumulated in float64.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ssae.activations import next_token_loss, read_activations, run_with_edits
+from ssae.errors import DataError
+from ssae.io import write_json
+from ssae.models import LoadedModel
+from ssae.sae_set import SAESet
+from ssae.tokens import TokenDataset
+
+
+@torch.no_grad()
+def evaluate_saes(
+    lm: LoadedModel,
+    saes: SAESet,
+    tokens: TokenDataset,
+    batch_docs: int = 16,
+    max_tokens: int | None = None,
+    spliced: bool = True,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict:
+    """Metrics of every SAE of the set on `tokens` (see module docstring); JSON-ready dict.
+
+    `max_tokens` stops after the first documents holding that many real tokens; `spliced=False`
+    skips the 1 + 2 x n_saes forward passes per batch of the CE metrics. With `out`, the result is
+    also written there as JSON (atomically).
+    """
+    saes = saes.with_specs(lm)
+    saes.to(lm.device)
+    if len(tokens) == 0:
+        raise DataError("the token dataset is empty; nothing to evaluate")
+    specs = saes.specs
+    acc = {n: _Acc(saes[n].dict_size, saes[n].activation_dim) for n in saes}
+    ce = {"clean": _Mean()} | {f"{kind}:{n}": _Mean() for n in saes for kind in ("sae", "zero")}
+    n_docs = len(tokens)
+    if max_tokens is not None:
+        n_docs = int(torch.searchsorted(tokens.lengths.long().cumsum(0), max_tokens).item()) + 1
+        n_docs = min(n_docs, len(tokens))
+    bar = tqdm(total=n_docs, disable=not progress, desc=f"sae eval ({len(saes)} SAEs)", unit="doc")
+    with bar:
+        for start in range(0, n_docs, batch_docs):
+            rows = torch.arange(start, min(start + batch_docs, n_docs))
+            width = int(tokens.lengths[rows].max())
+            batch = {
+                "input_ids": tokens.input_ids[rows, :width].long().to(lm.device),
+                "attention_mask": tokens.attention_mask(rows)[:, :width].to(lm.device),
+            }
+            keep = batch["attention_mask"].bool()
+            acts = read_activations(lm, specs, batch, stop=not spliced)
+            for n in saes:
+                x = acts[n][keep]
+                f = saes[n].encode(x)
+                acc[n].add(x, f, saes[n].decode(f))
+            if spliced:
+                _add_ce(ce["clean"], run_with_edits(lm, batch), batch)
+                for n in saes:
+                    ae = saes[n]
+                    for kind, edit in (("sae", ae.forward), ("zero", torch.zeros_like)):
+                        logits = run_with_edits(lm, batch, {n: edit}, specs)
+                        _add_ce(ce[f"{kind}:{n}"], logits, batch)
+            bar.update(len(rows))
+            bar.set_postfix(tokens=acc[saes.names[0]].n, refresh=False)
+    result: dict = {
+        "model": lm.name,
+        "dataset": tokens.source,
+        "n_docs": n_docs,
+        "n_tokens": acc[saes.names[0]].n,
+        "submodules": {},
+    }
+    if spliced:
+        clean = ce["clean"].value
+        result["clean_ce"] = clean
+        result["clean_ppl"] = _exp(clean)
+        result["n_ce_positions"] = ce["clean"].n
+    for n in saes:
+        row = acc[n].result()
+        if spliced:
+            sae_ce, zero_ce = ce[f"sae:{n}"].value, ce[f"zero:{n}"].value
+            row |= {
+                "ce_spliced": sae_ce,
+                "ppl_spliced": _exp(sae_ce),
+                "ce_delta": sae_ce - clean,
+                "ce_zero": zero_ce,
+                "ppl_zero": _exp(zero_ce),
+                "ce_loss_recovered": (zero_ce - sae_ce) / (zero_ce - clean)
+                if abs(zero_ce - clean) > 1e-12
+                else None,
+            }
+        result["submodules"][n] = row
+    keys = ("l0", "fvu", "dead_fraction") + (("ce_delta", "ce_loss_recovered") if spliced else ())
+    result["mean"] = {
+        k: _mean([r[k] for r in result["submodules"].values() if r.get(k) is not None]) for k in keys
+    }
+    if out is not None:
+        write_json(out, result)
+    return result
+
+
+class _Acc:
+    """Running sums for L0, FVU and feature firing of one SAE."""
+
+    def __init__(self, dict_size: int, d: int):
+        self.n = 0
+        self.l0 = 0.0
+        self.sq_err = 0.0
+        self.sum_x = torch.zeros(d, dtype=torch.float64)
+        self.sum_sq = 0.0
+        self.fired = torch.zeros(dict_size, dtype=torch.bool)
+        self.max_act = torch.zeros(dict_size, dtype=torch.float64)
+
+    def add(self, x: torch.Tensor, f: torch.Tensor, x_hat: torch.Tensor) -> None:
+        x64 = x.double().cpu()
+        active = (f > 0).cpu()
+        self.n += x.shape[0]
+        self.l0 += float(active.sum())
+        self.sq_err += float((x.double() - x_hat.double()).pow(2).sum())
+        self.sum_x += x64.sum(0)
+        self.sum_sq += float(x64.pow(2).sum())
+        self.fired |= active.any(0)
+        self.max_act = torch.maximum(self.max_act, f.double().cpu().amax(0))
+
+    def result(self) -> dict:
+        n = max(self.n, 1)
+        total_var = self.sum_sq - float(self.sum_x.pow(2).sum()) / n
+        dead = int((~self.fired).sum())
+        return {
+            "dict_size": int(self.fired.numel()),
+            "l0": self.l0 / n,
+            "mse": self.sq_err / n,
+            "fvu": self.sq_err / total_var if total_var > 0 else None,
+            "dead": dead,
+            "alive": int(self.fired.numel()) - dead,
+            "dead_fraction": dead / max(1, self.fired.numel()),
+        }
+
+
+class _Mean:
+    def __init__(self):
+        self.total = 0.0
+        self.n = 0
+
+    def add(self, values: torch.Tensor, count: int) -> None:
+        self.total += float(values.double().sum())
+        self.n += count
+
+    @property
+    def value(self) -> float:
+        return self.total / self.n if self.n else float("nan")
+
+
+def _add_ce(mean: _Mean, logits: torch.Tensor, batch: dict) -> None:
+    ce, valid = next_token_loss(logits, batch["input_ids"], batch["attention_mask"])
+    mean.add(ce, int(valid.sum()))
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 700 else float("inf")
+
+
+def _mean(values: list) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def metric_table(result: dict, keys: tuple[str, ...] = ("l0", "fvu", "dead", "ce_delta")) -> str:
+    """A plain-text table of an `evaluate_saes` result, one row per submodule."""
+    fmt: Callable = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    present = [k for k in keys if any(k in r for r in result["submodules"].values())]
+    lines = ["submodule".ljust(20) + "".join(k.rjust(12) for k in present)]
+    for name, row in result["submodules"].items():
+        lines.append(name.ljust(20) + "".join(fmt(row.get(k)).rjust(12) for k in present))
+    return "\n".join(lines)

@@ -1,0 +1,302 @@
+"""Corpora for subdomain retrieval, each document cut to its first N tokens of the model.
+
+A corpus is a list of documents `(id, text, topic?)` read from
+- a local `.jsonl` file (one object per line: `text`, optional `id` and `topic`),
+- a local `.parquet` file (columns `text`, optional `id` and `topic`), or
+- a Hugging Face dataset id (`owner/name`, optionally `owner/name:config`), streamed with `datasets`
+  (field `text`) and materialised once as a jsonl file in the cache, so every later step is the
+  same as for a local file.
+
+The SSAE paper (Muhamed et al. 2024, Sec. 3) retrieves over the model's pretraining documents cut to
+their first 128 tokens; `prepare_corpus` does that cut with the MODEL's tokenizer (not the
+embedder's), keeps the token ids (they become the token dataset, and their count is what the token
+budget counts) and the text of exactly those tokens (what the embedder and BM25 see). The prepared
+form is cached under a key made of the corpus fingerprint (path, size, mtime), the tokenizer and N.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ssae.errors import DataError
+from ssae.io import atomic_path, shift_home, stable_hash, write_json
+
+
+@dataclass
+class Corpus:
+    """Raw documents of one corpus, in file order."""
+
+    ids: list[str]
+    """Document ids (the `id` field, or the line/row number as a string when absent)."""
+    texts: list[str]
+    """Full document texts."""
+    topics: list[str] | None
+    """Topic label per document when the corpus has a `topic` field, else None."""
+    source: str
+    """Where the corpus came from (path or dataset id)."""
+    fingerprint: str
+    """Cache key of the corpus content: hash of resolved path, size and mtime."""
+
+    def __post_init__(self):
+        if len(self.ids) != len(self.texts):
+            raise ValueError("ids and texts differ in length")
+        if self.topics is not None and len(self.topics) != len(self.texts):
+            raise ValueError("topics and texts differ in length")
+        if len(set(self.ids)) != len(self.ids):
+            raise DataError(f"corpus {self.source} has duplicate document ids; make `id` unique")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def file_fingerprint(path: str | os.PathLike) -> str:
+    """Cache key of a file: resolved path, size and mtime (cheap, changes whenever the file does)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return stable_hash({"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+
+
+def load_corpus(
+    spec: str | os.PathLike,
+    max_docs: int | None = None,
+    split: str = "train",
+    cache_dir: str | os.PathLike | None = None,
+) -> Corpus:
+    """Load a corpus from a jsonl/parquet path or a Hugging Face dataset id (see module docstring)."""
+    path = Path(spec)
+    if path.exists():
+        if path.is_dir():
+            raise DataError(f"corpus {path} is a directory; pass a .jsonl or .parquet file")
+        return _load_file(path, max_docs)
+    text = str(spec)
+    if text.endswith((".jsonl", ".json", ".parquet")) or text.startswith((".", "/", "~")):
+        raise DataError(f"corpus file {text} does not exist; pass an existing .jsonl/.parquet file")
+    return _load_file(_materialise_hf(text, max_docs, split, cache_dir), None)
+
+
+def _load_file(path: Path, max_docs: int | None) -> Corpus:
+    if path.suffix == ".parquet":
+        rows = _read_parquet(path, max_docs)
+    elif path.suffix in (".jsonl", ".json"):
+        rows = _read_jsonl(path, max_docs)
+    else:
+        raise DataError(f"corpus {path} must be a .jsonl or .parquet file (got {path.suffix!r})")
+    if not rows:
+        raise DataError(f"corpus {path} has no documents")
+    has_topic = all("topic" in r and r["topic"] is not None for r in rows)
+    fingerprint = file_fingerprint(path)
+    if max_docs is not None:
+        fingerprint = stable_hash([fingerprint, max_docs])
+    return Corpus(
+        ids=[str(r.get("id", i)) if r.get("id") is not None else str(i) for i, r in enumerate(rows)],
+        texts=[r["text"] for r in rows],
+        topics=[str(r["topic"]) for r in rows] if has_topic else None,
+        source=str(path),
+        fingerprint=fingerprint,
+    )
+
+
+def _read_jsonl(path: Path, max_docs: int | None) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno} is not valid JSON ({e.msg})") from e
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise DataError(f"{path}:{lineno} needs a string field 'text'")
+            rows.append(obj)
+            if max_docs is not None and len(rows) >= max_docs:
+                break
+    return rows
+
+
+def _read_parquet(path: Path, max_docs: int | None) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if "text" not in table.column_names:
+        raise DataError(f"{path} needs a column 'text' (has {table.column_names})")
+    if max_docs is not None:
+        table = table.slice(0, max_docs)
+    cols = [c for c in ("id", "text", "topic") if c in table.column_names]
+    return table.select(cols).to_pylist()
+
+
+def _materialise_hf(dataset_id: str, max_docs: int | None, split: str, cache_dir) -> Path:
+    """Stream `text` from a hub dataset into a cached jsonl (written once, atomically)."""
+    name, _, config = dataset_id.partition(":")
+    key = stable_hash({"dataset": name, "config": config, "split": split, "max_docs": max_docs})
+    out = Path(cache_dir or shift_home() / "retrieval") / "hf_corpora" / f"{key}.jsonl"
+    if out.exists():
+        return out
+    try:
+        import datasets
+
+        stream = datasets.load_dataset(name, config or None, split=split, streaming=True)
+        it = iter(stream)
+        first = next(it)
+    except Exception as e:  # datasets raises many types offline (ConnectionError, FileNotFound...)
+        raise DataError(
+            f"corpus {dataset_id!r} is neither a local file nor a reachable Hugging Face dataset "
+            f"({type(e).__name__}); pass a local .jsonl/.parquet with --corpus, or run with network"
+        ) from e
+    if "text" not in first:
+        raise DataError(f"dataset {dataset_id} has no field 'text' (fields: {sorted(first)})")
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        bar = tqdm(total=max_docs, desc=f"streaming {dataset_id}", unit="doc")
+        for i, row in enumerate(_chain(first, it)):
+            if max_docs is not None and i >= max_docs:
+                break
+            fh.write(json.dumps({"id": str(row.get("id", i)), "text": row["text"]}) + "\n")
+            bar.update()
+        bar.close()
+    return out
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+@dataclass
+class PreparedCorpus:
+    """A corpus cut to its first `ctx_len` model tokens; empty documents are dropped."""
+
+    corpus: Corpus
+    rows: np.ndarray
+    """int64 [n]: index into `corpus` of each kept document."""
+    flat_ids: np.ndarray
+    """int32: token ids of all kept documents, concatenated."""
+    offsets: np.ndarray
+    """int64 [n + 1]: document k's tokens are `flat_ids[offsets[k]:offsets[k+1]]`."""
+    char_end: np.ndarray
+    """int64 [n]: the cut text of document k is `text[:char_end[k]]`."""
+    ctx_len: int
+    tokenizer_name: str
+    pad_id: int
+    key: str
+    """Cache key of this preparation (corpus fingerprint, tokenizer, ctx_len)."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.offsets[-1])
+
+    def text(self, k: int) -> str:
+        return self.corpus.texts[self.rows[k]][: self.char_end[k]]
+
+    def texts(self) -> list[str]:
+        return [self.text(k) for k in range(len(self))]
+
+    def doc_id(self, k: int) -> str:
+        return self.corpus.ids[self.rows[k]]
+
+    def topic(self, k: int) -> str | None:
+        return None if self.corpus.topics is None else self.corpus.topics[self.rows[k]]
+
+    def token_ids(self, k: int) -> np.ndarray:
+        return self.flat_ids[self.offsets[k] : self.offsets[k + 1]]
+
+
+def tokenizer_key(tokenizer) -> str:
+    """Identity of a tokenizer for cache keys: its name/path, class and vocabulary size."""
+    return stable_hash(
+        [getattr(tokenizer, "name_or_path", ""), type(tokenizer).__name__, len(tokenizer)]
+    )
+
+
+def prepare_corpus(
+    corpus: Corpus,
+    tokenizer,
+    ctx_len: int = 128,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 2048,
+) -> PreparedCorpus:
+    """Cut every document to its first `ctx_len` tokens of `tokenizer` (cached; see docstring)."""
+    if ctx_len < 1:
+        raise ValueError("ctx_len must be >= 1")
+    key = stable_hash([corpus.fingerprint, tokenizer_key(tokenizer), ctx_len])
+    root = Path(cache_dir or shift_home() / "retrieval") / "prepared" / key
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    name = str(getattr(tokenizer, "name_or_path", ""))
+    if (root / "tokens.npz").exists() and (root / "meta.json").exists():
+        z = np.load(root / "tokens.npz")
+        return PreparedCorpus(
+            corpus, z["rows"], z["flat_ids"], z["offsets"], z["char_end"], ctx_len, name, pad_id, key
+        )
+    rows, pieces, lengths, char_end = [], [], [], []
+    # Tokenizing a long document in full only to keep 128 tokens is wasteful: cut the text to a
+    # generous character window first, and redo the rare document whose window was too short.
+    window = 32 * ctx_len
+    for start in tqdm(range(0, len(corpus), batch_size), desc="tokenizing corpus", unit="batch"):
+        chunk = corpus.texts[start : start + batch_size]
+        enc = _cut(tokenizer, [t[:window] for t in chunk], ctx_len)
+        for j, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
+            if len(ids) < ctx_len and len(chunk[j]) > window:
+                one = _cut(tokenizer, [chunk[j]], ctx_len)
+                ids, offs = one["input_ids"][0], one["offset_mapping"][0]
+            if not ids:
+                continue
+            rows.append(start + j)
+            pieces.append(np.asarray(ids, dtype=np.int32))
+            lengths.append(len(ids))
+            char_end.append(max(e for _, e in offs))
+    if not rows:
+        raise DataError(f"corpus {corpus.source} has only empty documents")
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    prepared = PreparedCorpus(
+        corpus,
+        np.asarray(rows, dtype=np.int64),
+        np.concatenate(pieces),
+        offsets,
+        np.asarray(char_end, dtype=np.int64),
+        ctx_len,
+        name,
+        pad_id,
+        key,
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    with atomic_path(root / "tokens.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                rows=prepared.rows,
+                flat_ids=prepared.flat_ids,
+                offsets=prepared.offsets,
+                char_end=prepared.char_end,
+            )
+    write_json(
+        root / "meta.json",
+        {"source": corpus.source, "tokenizer": name, "ctx_len": ctx_len, "n_docs": len(rows)},
+    )
+    return prepared
+
+
+def _cut(tokenizer, texts: list[str], ctx_len: int) -> dict:
+    try:
+        return tokenizer(
+            texts,
+            truncation=True,
+            max_length=ctx_len,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+        )
+    except NotImplementedError as e:  # slow tokenizers have no offsets
+        raise DataError("retrieval needs a fast (Rust) tokenizer for the model") from e

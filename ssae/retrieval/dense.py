@@ -1,0 +1,138 @@
+"""FAISS index over document embeddings, built once per (prepared corpus, embedder) and reused.
+
+Small corpora get `IndexFlatIP` (exact inner product: with unit vectors, exact cosine similarity);
+corpora of at least `ivf_min_docs` documents get `IndexIVFFlat` (k-means into ~4 sqrt(n) lists,
+`nprobe` lists visited per query), which trades a little recall for sub-linear search. Every
+candidate a search returns is re-scored exactly from its stored vector (`reconstruct`), so scores
+are exact in both cases; only the candidate set of IVF is approximate.
+
+On disk (one folder per cache key): `index.faiss`, `ids.json` (the document id of every row, in
+index order) and `meta.json`. Embeddings are computed in shards that are saved as they finish, so an
+interrupted build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ssae.errors import DataError
+from ssae.io import atomic_dir, atomic_path, shift_home, stable_hash
+
+
+class DenseIndex:
+    """A FAISS inner-product index whose row k is document k of a prepared corpus."""
+
+    def __init__(self, index: faiss.Index, doc_ids: list[str], kind: str):
+        self.index = index
+        self.doc_ids = doc_ids
+        self.kind = kind
+        if kind == "ivf":
+            self.index.make_direct_map()  # needed by reconstruct_batch
+
+    def __len__(self) -> int:
+        return self.index.ntotal
+
+    @property
+    def dim(self) -> int:
+        return self.index.d
+
+    @classmethod
+    def build(
+        cls,
+        vectors: np.ndarray,
+        doc_ids: list[str],
+        ivf_min_docs: int = 1_000_000,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        seed: int = 0,
+    ) -> DenseIndex:
+        """Flat index below `ivf_min_docs` vectors, IVF above (see module docstring)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n, d = vectors.shape
+        if n != len(doc_ids):
+            raise ValueError("one document id per vector is needed")
+        if n < ivf_min_docs:
+            index = faiss.IndexFlatIP(d)
+            index.add(vectors)
+            return cls(index, doc_ids, "flat")
+        nlist = nlist or max(1, int(4 * math.sqrt(n)))
+        quantizer = faiss.IndexFlatIP(d)
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        # k-means needs ~40 points per centroid; more only costs time.
+        rng = np.random.default_rng(seed)
+        sample = vectors[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
+        index.train(sample)
+        index.add(vectors)
+        index.nprobe = nprobe or max(1, nlist // 8)
+        return cls(index, doc_ids, "ivf")
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, rows) per query; rows are -1 where fewer than k documents exist."""
+        k = min(k, len(self))
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        return self.index.search(q, k)
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        return self.index.reconstruct_batch(np.asarray(rows, dtype=np.int64))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        with atomic_dir(path) as tmp:
+            faiss.write_index(self.index, str(tmp / "index.faiss"))
+            (tmp / "ids.json").write_text(json.dumps(self.doc_ids))
+            meta = {"kind": self.kind, "n": len(self), "dim": self.dim}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DenseIndex:
+        path = Path(path)
+        try:
+            index = faiss.read_index(str(path / "index.faiss"))
+            ids = json.loads((path / "ids.json").read_text())
+            meta = json.loads((path / "meta.json").read_text())
+        except Exception as e:  # faiss raises RuntimeError, json ValueError, os OSError
+            raise DataError(f"dense index {path} is unreadable ({e}); delete it to rebuild") from e
+        return cls(index, ids, meta["kind"])
+
+
+def dense_index_for(
+    prepared,
+    embedder,
+    cache_dir: str | os.PathLike | None = None,
+    shard_size: int = 50_000,
+    ivf_min_docs: int = 1_000_000,
+) -> DenseIndex:
+    """Load the cached index of `prepared` under `embedder`, or build and cache it (resumable)."""
+    key = stable_hash([prepared.key, embedder.key, ivf_min_docs])
+    root = Path(cache_dir or shift_home() / "retrieval") / "dense" / key
+    doc_ids = [prepared.doc_id(k) for k in range(len(prepared))]
+    if (root / "index.faiss").exists():
+        index = DenseIndex.load(root)
+        if index.doc_ids != doc_ids:
+            raise DataError(f"dense index {root} does not match its corpus; delete it to rebuild")
+        return index
+    shards = Path(str(root) + ".shards")
+    texts = prepared.texts()
+    parts = []
+    for s, start in enumerate(range(0, len(texts), shard_size)):
+        shard = shards / f"{s:05d}.npy"
+        if shard.exists():
+            parts.append(np.load(shard))
+            continue
+        vecs = embedder.embed(texts[start : start + shard_size])
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(shard) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, vecs)
+        parts.append(vecs)
+    index = DenseIndex.build(np.concatenate(parts), doc_ids, ivf_min_docs=ivf_min_docs)
+    index.save(root)
+    shutil.rmtree(shards, ignore_errors=True)
+    return index

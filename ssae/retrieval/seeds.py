@@ -1,0 +1,35 @@
+"""Seed examples: the handful of subdomain texts that retrieval expands.
+
+A seed file is either jsonl (one object per line with a string field `text`) or plain text with one
+seed per line. The SSAE paper uses 5 seeds; `pipeline.clean_seeds` keeps the first n.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ssae.errors import DataError
+
+
+def read_seed_file(path: str | os.PathLike) -> list[str]:
+    """Seed texts from a jsonl file (field `text`) or a plain-text file (one per line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"seed file {path} does not exist")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"seed file {path} is empty; put one seed text per line (or jsonl 'text')")
+    if path.suffix in (".jsonl", ".json") or lines[0].lstrip().startswith("{"):
+        seeds = []
+        for lineno, line in enumerate(lines, 1):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno} is not valid JSON ({e.msg})") from e
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise DataError(f"{path}:{lineno} needs a string field 'text'")
+            seeds.append(obj["text"])
+        return seeds
+    return [line.strip() for line in lines]

@@ -1,0 +1,445 @@
+"""Training general SAEs from scratch and finetuning a whole SAE set on a token dataset.
+
+Both walk a fixed, seeded plan of document batches over a `TokenDataset` (epoch e shuffles the
+documents with seed + e; the plan ends when the token budget is spent, or after one epoch). Per
+batch, ONE forward pass of the model reads the activations of every submodule (stopping after the
+last one, ssae.activations), the padding positions are dropped, and every SAE takes one step of
+`MultiSAETrainer` on its own rows (ERM or TERM; see ssae.trainer and ssae.term).
+
+Normalisation: submodules of a small model can differ in activation norm by orders of magnitude,
+which would make one L1 coefficient (and one tilt) mean different things per SAE. With
+`normalize`, each SAE is trained on x / s with s = sqrt(E||x||^2 / d) (so E||x / s||^2 = d), taken
+from the first batches of the plan, or, when finetuning, from the `activation_scale` the SAE was
+trained with. The saved SAE reads raw activations: training in scaled space and folding back is
+exact, f_raw = s f (`Dictionary.scale_biases`), so the result is a plain dictionary_learning
+AutoEncoder whose config.json records s. A fresh SAE starts with b_dec at the mean input.
+
+Runs resume: every `checkpoint_every` steps the trainer state, the step (= data position), the
+scales and the RNG state are written atomically to `<out>/checkpoint.pt`; a rerun with the same
+settings continues from there and ends bit-identical to an uninterrupted run. The finished set is
+written (atomically, replacing the checkpoint) in the dictionary_learning layout with
+`sae_set.json` marking it complete; a rerun then just loads it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ssae.activations import read_activations
+from ssae.errors import CheckpointError, DataError, ToolkitError
+from ssae.io import stable_hash, torch_load, torch_save
+from ssae.models import LoadedModel, SubmoduleSpec
+from ssae.sae_set import SET_FILE, SAESet
+from ssae.tokens import TokenDataset
+from ssae.trainer import MultiSAETrainer, activation_scale
+
+CHECKPOINT = "checkpoint.pt"
+_SCALE_TOKENS = 16_384  # tokens used to estimate each activation scale and the initial b_dec
+
+
+@dataclass
+class FitConfig:
+    """Settings shared by training and finetuning (defaults: see TrainConfig, FinetuneConfig)."""
+
+    lr: float = 1e-3
+    """Adam learning rate after warm-up."""
+    l1: float = 0.1
+    """L1 coefficient lambda (in normalised units when `normalize`)."""
+    tilt: float = 0.0
+    """TERM tilt t over per-token losses; 0 is ERM."""
+    n_tokens: int | None = None
+    """Token budget (real tokens, padding excluded); None is one epoch of the dataset."""
+    batch_docs: int = 16
+    """Documents per step; each step trains on all their real tokens."""
+    warmup_steps: int = 0
+    """Linear learning-rate warm-up steps."""
+    decay_start: float | None = None
+    """Fraction of the steps after which the learning rate decays linearly to 0 (None: never)."""
+    l1_warmup_steps: int = 0
+    """Linear warm-up of lambda from 0 over this many steps."""
+    target_l0: float | None = None
+    """Adaptive L1: steer each SAE's L0 towards this value (None: fixed lambda)."""
+    l1_adapt_rate: float = 0.05
+    """Exponent of the multiplicative lambda controller."""
+    resample_every: int | None = None
+    """Resample dead features every this many steps (None: never)."""
+    dead_tokens: int = 100_000
+    """A feature is dead after this many tokens without activating."""
+    normalize: bool = True
+    """Train on x / s per submodule (see module docstring); the saved SAE reads raw x."""
+    checkpoint_every: int = 50
+    """Write a resumable checkpoint every this many steps."""
+    seed: int = 0
+    """Seed of the data order, initialisation and resampling."""
+    names: list[str] | None = None
+    """Submodules to train (default: all of the model, or all of the given SAE set)."""
+    progress: bool = True
+    """Show a tqdm progress bar."""
+
+    def __post_init__(self):
+        checks = {
+            "lr": self.lr > 0,
+            "l1": self.l1 >= 0,
+            "tilt": math.isfinite(self.tilt),
+            "n_tokens": self.n_tokens is None or self.n_tokens > 0,
+            "batch_docs": self.batch_docs >= 1,
+            "warmup_steps": self.warmup_steps >= 0,
+            "decay_start": self.decay_start is None or 0 <= self.decay_start < 1,
+            "l1_warmup_steps": self.l1_warmup_steps >= 0,
+            "target_l0": self.target_l0 is None or self.target_l0 > 0,
+            "resample_every": self.resample_every is None or self.resample_every >= 1,
+            "dead_tokens": self.dead_tokens >= 1,
+            "checkpoint_every": self.checkpoint_every >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ToolkitError(f"invalid SAE training settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+
+    def fingerprint(self) -> dict:
+        """The settings that change the result (progress and checkpoint cadence do not)."""
+        d = asdict(self)
+        d.pop("progress")
+        d.pop("checkpoint_every")
+        return d
+
+
+@dataclass
+class TrainConfig(FitConfig):
+    """General SAEs from scratch: width `dict_size` (default expansion x d), resampling on."""
+
+    lr: float = 1e-3
+    l1: float = 0.1
+    n_tokens: int | None = 500_000
+    warmup_steps: int = 20
+    decay_start: float | None = 0.8
+    l1_warmup_steps: int = 20
+    resample_every: int | None = 100
+    dead_tokens: int = 50_000
+    expansion: int = 8
+    """Dictionary width as a multiple of the activation width (when `dict_size` is None)."""
+    dict_size: int | None = None
+    """Dictionary width; overrides `expansion`."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.expansion < 1 or (self.dict_size is not None and self.dict_size < 1):
+            raise ToolkitError(f"invalid SAE width: expansion={self.expansion}, dict_size={self.dict_size}")
+
+
+@dataclass
+class FinetuneConfig(FitConfig):
+    """Specialising an SAE set (SSAE paper: lr 1e-4, L1 0.1, one epoch, tilt 0, 500 or 1e9)."""
+
+    lr: float = 1e-4
+    l1: float = 0.1
+    n_tokens: int | None = None
+
+
+@dataclass
+class _Plan:
+    batches: list[torch.Tensor] = field(default_factory=list)
+    n_tokens: int = 0
+
+
+def plan_batches(
+    tokens: TokenDataset, batch_docs: int, n_tokens: int | None, seed: int
+) -> _Plan:
+    """Row indices of every step: seeded epochs, cut when `n_tokens` real tokens are planned."""
+    if len(tokens) == 0 or tokens.n_tokens == 0:
+        raise DataError("the token dataset is empty; nothing to train on")
+    plan = _Plan()
+    epoch = 0
+    while True:
+        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        order = torch.randperm(len(tokens), generator=gen)
+        for start in range(0, len(tokens), batch_docs):
+            rows = order[start : start + batch_docs]
+            plan.batches.append(rows)
+            plan.n_tokens += int(tokens.lengths[rows].sum())
+            if n_tokens is not None and plan.n_tokens >= n_tokens:
+                return plan
+        epoch += 1
+        if n_tokens is None:
+            return plan
+
+
+def train_saes(
+    lm: LoadedModel,
+    tokens: TokenDataset,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    on_step: Callable[[int, dict], None] | None = None,
+) -> SAESet:
+    """Train one general ReLU SAE per submodule from scratch; the set is saved in `out_dir`."""
+    specs = _select_specs(lm.submodules(), cfg.names)
+    width = cfg.dict_size or cfg.expansion * lm.d_model
+    saes = SAESet.new(specs, width, seed=cfg.seed)
+    return _fit(lm, saes, tokens, cfg, Path(out_dir), fresh=True, kind="train", on_step=on_step)
+
+
+def finetune_saes(
+    lm: LoadedModel,
+    saes: SAESet,
+    tokens: TokenDataset,
+    cfg: FinetuneConfig,
+    out_dir: str | Path,
+    on_step: Callable[[int, dict], None] | None = None,
+) -> SAESet:
+    """Finetune (a copy of) every SAE of the set on `tokens`; the result is saved in `out_dir`."""
+    bound = saes.with_specs(lm)
+    names = cfg.names or bound.names
+    bound = bound.subset(names)
+    copied = SAESet(
+        {n: copy.deepcopy(bound[n]) for n in names}, bound.specs, bound.configs, bound.meta
+    )
+    return _fit(lm, copied, tokens, cfg, Path(out_dir), fresh=False, kind="finetune", on_step=on_step)
+
+
+def _fit(
+    lm: LoadedModel,
+    saes: SAESet,
+    tokens: TokenDataset,
+    cfg: FitConfig,
+    out_dir: Path,
+    fresh: bool,
+    kind: str,
+    on_step: Callable[[int, dict], None] | None,
+) -> SAESet:
+    _check_tokens(lm, tokens)
+    specs = saes.specs
+    key = stable_hash(
+        {
+            "kind": kind,
+            "cfg": cfg.fingerprint(),
+            "model": lm.name,
+            "data": [len(tokens), tokens.n_tokens, tokens.ctx_len, stable_hash(tokens.lengths)],
+            "init": None if fresh else {n: _digest(saes[n].state_dict()) for n in saes},
+        }
+    )
+    done = _completed(out_dir, key, lm)
+    if done is not None:
+        return done
+    _check_out_dir(out_dir)
+    plan = plan_batches(tokens, cfg.batch_docs, cfg.n_tokens, cfg.seed)
+    saes.to(lm.device)
+    ckpt_file = out_dir / CHECKPOINT
+    state = _load_checkpoint(ckpt_file, key) if ckpt_file.exists() else None
+    if state is not None:
+        scales = {n: float(state["scales"][n]) for n in saes}
+    else:
+        scales = _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh)
+        for n, ae in saes.items():
+            ae.scale_biases(1.0 / scales[n])  # into the space of x / s
+    trainer = MultiSAETrainer(
+        dict(saes.items()),
+        lr=cfg.lr,
+        l1=cfg.l1,
+        total_steps=len(plan.batches),
+        tilt=cfg.tilt,
+        warmup_steps=cfg.warmup_steps,
+        decay_start=cfg.decay_start,
+        l1_warmup_steps=cfg.l1_warmup_steps,
+        target_l0=cfg.target_l0,
+        l1_adapt_rate=cfg.l1_adapt_rate,
+        resample_every=cfg.resample_every,
+        dead_tokens=cfg.dead_tokens,
+        seed=cfg.seed,
+    )
+    history: list[float] = []
+    if state is not None:
+        trainer.load_state_dict(state["trainer"], str(ckpt_file))
+        history = [float(v) for v in state["history"]]
+        torch.set_rng_state(state["torch_rng"])
+    total = len(plan.batches)
+    stats: dict = {}
+    bar = tqdm(
+        total=total, initial=trainer.step_count, disable=not cfg.progress,
+        desc=f"sae {kind} ({len(saes)} SAEs)", unit="step",
+    )
+    with bar:
+        for step in range(trainer.step_count, total):
+            batch = _batch(tokens, plan.batches[step])
+            acts = read_activations(lm, specs, batch)
+            keep = batch["attention_mask"].bool().to(lm.device)
+            xs = {n: acts[n][keep] / scales[n] for n in saes}
+            stats = trainer.step(xs)
+            loss = sum(s["loss"] for s in stats.values())
+            history.append(loss)
+            l0 = sum(s["l0"] for s in stats.values()) / len(stats)
+            bar.set_postfix(loss=f"{loss:.4g}", L0=f"{l0:.1f}", refresh=False)
+            bar.update(1)
+            if on_step is not None:
+                on_step(step, stats)
+            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < total:
+                torch_save(
+                    {
+                        "key": key,
+                        "trainer": trainer.state_dict(),
+                        "scales": scales,
+                        "history": history,
+                        "torch_rng": torch.get_rng_state(),
+                    },
+                    ckpt_file,
+                )
+    return _finish(lm, saes, trainer, scales, cfg, out_dir, key, kind, plan, tokens, history, stats)
+
+
+def _finish(lm, saes, trainer, scales, cfg, out_dir, key, kind, plan, tokens, history, stats):
+    raw, configs = {}, {}
+    for n, ae in saes.items():
+        folded = copy.deepcopy(ae).cpu()
+        folded.scale_biases(scales[n])  # back to raw activations: f_raw = s * f
+        raw[n] = folded
+        spec = saes.spec(n)
+        configs[n] = {
+            "trainer": {
+                "trainer_class": f"ssae.{kind}",
+                "lr": cfg.lr,
+                "l1_penalty": trainer.l1[n],
+                "l1_penalty_units": "normalised (E||x/s||^2 = d)" if cfg.normalize else "raw",
+                "activation_scale": scales[n],
+                "tilt": cfg.tilt,
+                "steps": len(plan.batches),
+                "n_tokens": plan.n_tokens,
+                "seed": cfg.seed,
+                "layer": spec.layer,
+                "lm_name": lm.name,
+                "submodule_name": n,
+            },
+            "buffer": {"ctx_len": tokens.ctx_len, "batch_docs": cfg.batch_docs, "source": tokens.source},
+        }
+    meta = {
+        "complete": True,
+        "key": key,
+        "kind": kind,
+        "model": lm.name,
+        "config": asdict(cfg),
+        "steps": len(plan.batches),
+        "n_tokens": plan.n_tokens,
+        "history": history,
+        "final": stats,
+    }
+    result = SAESet(raw, saes.specs, configs, meta)
+    result.save(out_dir, meta=meta)
+    return result.to(lm.device)
+
+
+def _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh) -> dict[str, float]:
+    """Per-submodule scale s (and, for fresh SAEs, b_dec = mean of x / s) from the first batches."""
+    known = {n: saes.configs.get(n, {}).get("trainer", {}).get("activation_scale") for n in saes}
+    if not fresh and not cfg.normalize:
+        return {n: 1.0 for n in saes}
+    if not fresh and all(known.values()):
+        # keep the units lambda and the tilt had when the SAE was trained
+        return {n: float(known[n]) for n in saes}
+    sample: dict[str, list[torch.Tensor]] = {n: [] for n in saes}
+    seen = 0
+    one_epoch = math.ceil(len(tokens) / cfg.batch_docs)  # never read a document twice
+    for rows in plan.batches[:one_epoch]:
+        batch = _batch(tokens, rows)
+        acts = read_activations(lm, specs, batch)
+        keep = batch["attention_mask"].bool().to(lm.device)
+        for n in saes:
+            sample[n].append(acts[n][keep])
+        seen += int(keep.sum())
+        if seen >= _SCALE_TOKENS:
+            break
+    xs = {n: torch.cat(v) for n, v in sample.items()}
+    scales = {n: activation_scale(xs[n]) if cfg.normalize else 1.0 for n in saes}
+    if not fresh:
+        scales.update({n: float(v) for n, v in known.items() if v})
+    else:
+        with torch.no_grad():
+            for n, ae in saes.items():
+                ae.bias.copy_(xs[n].mean(0))  # raw space; scale_biases(1/s) follows
+    return scales
+
+
+def _digest(state: dict[str, torch.Tensor]) -> str:
+    """Content hash of a state dict (raw bytes; JSON would be far too slow for big SAEs)."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k].detach().to("cpu").contiguous()
+        h.update(f"{k}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def _batch(tokens: TokenDataset, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    width = int(tokens.lengths[rows].max())
+    return {
+        "input_ids": tokens.input_ids[rows, :width].long(),
+        "attention_mask": tokens.attention_mask(rows)[:, :width],
+    }
+
+
+def _select_specs(specs: list[SubmoduleSpec], names: list[str] | None) -> list[SubmoduleSpec]:
+    if names is None:
+        return specs
+    by_name = {s.name: s for s in specs}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ToolkitError(f"the model has no submodules {missing}")
+    return [s for s in specs if s.name in names]
+
+
+def _check_tokens(lm: LoadedModel, tokens: TokenDataset) -> None:
+    vocab = lm.model.config.vocab_size
+    top = int(tokens.input_ids.max()) if tokens.input_ids.numel() else 0
+    if top >= vocab:
+        raise DataError(
+            f"token dataset has token id {top} but model {lm.name} has a vocabulary of {vocab}; "
+            "it was tokenized for another model"
+        )
+
+
+def _completed(out_dir: Path, key: str, lm: LoadedModel) -> SAESet | None:
+    marker = out_dir / SET_FILE
+    if not marker.exists():
+        return None
+    saes = SAESet.load(out_dir, lm)
+    if not saes.meta.get("complete"):
+        return None
+    if saes.meta.get("key") != key:
+        raise CheckpointError(
+            f"{marker}: {out_dir} holds SAEs made with other settings, data or model; "
+            "choose another output folder or delete it"
+        )
+    return saes
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ToolkitError(f"output {out_dir} is a file; pass a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / CHECKPOINT).exists():
+        raise ToolkitError(
+            f"output folder {out_dir} is not empty and holds no SAE run; it would be replaced, "
+            "so choose a new or empty folder"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _load_checkpoint(file: Path, key: str) -> dict:
+    try:
+        state = torch_load(file)
+    except Exception as e:  # torch.load raises many types on a torn or foreign file
+        msg = " ".join(str(e).split())[:160]
+        raise CheckpointError(
+            f"{file} is corrupt ({msg}); delete it to restart the run from scratch"
+        ) from e
+    if not isinstance(state, dict) or "trainer" not in state:
+        raise CheckpointError(f"{file} is not a SAE training checkpoint; delete it to restart")
+    if state.get("key") != key:
+        raise CheckpointError(
+            f"{file} was written with other settings, data or model; delete it to restart, "
+            "or rerun with the settings it was started with"
+        )
+    return state

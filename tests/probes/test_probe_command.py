@@ -1,0 +1,163 @@
+"""`shift probe` end to end on the paper path: Pythia-70M-shaped model + a LabHC-schema parquet."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from shift.cli import main
+
+PLACES = ["the clinic", "a college", "the city", "home"]
+
+
+def bios(split, counts):
+    rows = []
+    for (p, g), n in counts.items():
+        who, job = ("She" if g else "He"), ("nurse" if p == 13 else "professor")
+        rows += [
+            {
+                "hard_text": f"{who} is a {job} in {PLACES[i % 4]} ({split} {i}).",
+                "profession": p,
+                "gender": g,
+            }
+            for i in range(n)
+        ]
+    return rows
+
+
+@pytest.fixture
+def bib_dir(tmp_path):
+    d = tmp_path / "labhc"
+    d.mkdir()
+    train = {(21, 0): 10, (21, 1): 4, (13, 0): 4, (13, 1): 10, (2, 0): 3}
+    test = {(21, 0): 4, (21, 1): 4, (13, 0): 4, (13, 1): 4}
+    for name, counts in (("train", train), ("dev", test), ("test", test)):
+        pq.write_table(pa.Table.from_pylist(bios(name, counts)), d / f"{name}.parquet")
+    return d
+
+
+def test_paper_path_end_to_end(pythia70m_dir, bib_dir, tmp_path, shift_home, capsys):
+    out = tmp_path / "out"
+    main(
+        [
+            "probe",
+            "--dataset",
+            "bib",
+            "--preset",
+            "paper",
+            "--model",
+            str(pythia70m_dir),
+            "--bib-path",
+            str(bib_dir),
+            "--professions",
+            "professor,nurse",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "Original" in printed and "Oracle" in printed and "results.json" in printed
+    res = json.loads((out / "results.json").read_text())
+    assert [r["method"] for r in res["rows"]] == ["Original", "CBP", "Oracle"]
+    assert res["submodule"] == "resid_out_layer4" and res["professions"] == ["professor", "nurse"]
+    assert res["sizes"]["train"]["ambiguous"] == 20 and res["sizes"]["train"]["balanced"] == 16
+    assert len(res["cbp_concepts"]) == 12 and "she" in res["cbp_dropped"]
+    for r in res["rows"]:
+        for c in ("profession_acc", "gender_acc", "worst_group_acc", "ambiguous_acc"):
+            assert 0.0 <= r[c] <= 1.0
+        assert r["worst_group_acc"] == min(r["group_acc"].values())
+
+    # the saved Original probe and the cached activations reproduce its row
+    from probes.activations import pooled_activations
+    from probes.metrics import evaluate_predictions
+    from probes.probe import load_probe
+    from shift.data.bib import load_bib
+    from ssae.models import load_model
+
+    lm = load_model(pythia70m_dir)
+    test = load_bib(bib_dir, splits=["test"])["test"]
+    acts = pooled_activations(lm, test.texts, "resid_out_layer4", progress=False)
+    probe = load_probe(out / "probes" / "original.safetensors")
+    groups = {test.group_name(k): v for k, v in test.groups.items()}
+    m = evaluate_predictions(
+        "Original",
+        probe.predict(acts),
+        test.profession,
+        test.gender,
+        test.balanced,
+        test.ambiguous,
+        groups,
+    )
+    assert m.row() == res["rows"][0]
+
+
+def run_error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("Error: ")
+    return err
+
+
+def test_errors_are_one_line(bib_dir, tmp_path, shift_home, capsys):
+    out = str(tmp_path / "o")
+    assert "unknown dataset 'imdb'" in run_error(
+        ["probe", "--dataset", "imdb", "--out", out], capsys
+    )
+    err = run_error(
+        ["probe", "--bib-path", str(bib_dir), "--professions", "professor,wizard", "--out", out],
+        capsys,
+    )
+    assert "unknown profession 'wizard'" in err
+    err = run_error(
+        [
+            "probe",
+            "--bib-path",
+            str(bib_dir),
+            "--professions",
+            "professor,surgeon",
+            "--model",
+            str(tmp_path / "nomodel"),
+            "--out",
+            out,
+        ],
+        capsys,
+    )
+    assert "no male surgeon examples" in err or "no female surgeon examples" in err
+    err = run_error(["probe", "--preset", "huge", "--out", out], capsys)
+    assert "unknown preset 'huge'" in err
+
+
+def test_presets_paper_values_and_lazy_tiny(monkeypatch):
+    from shift import presets
+    from shift.presets import get_preset
+
+    p = get_preset("paper")
+    assert (p.model, p.bib, p.saes, p.sae_subfolder) == (
+        "EleutherAI/pythia-70m-deduped",
+        "LabHC/bias_in_bios",
+        "saprmarks/pythia-70m-deduped-saes",
+        "10_32768",
+    )
+    assert (p.sae_width, p.compress_k, p.retrieval_budget_tokens) == (32768, 4096, 8_000_000)
+    assert len(p.submodule_names) == 16 and p.submodule_names[0] == "embed"
+    assert get_preset("paper", model="/m", bib=None).resolve().model == "/m"
+
+    class FakeWorld:
+        model, bib, corpus = "/w/model", "/w/bib", "/w/corpus"
+
+    calls = []
+    monkeypatch.setattr(presets, "_tiny_world", lambda name="tiny": calls.append(1) or FakeWorld)
+    t = get_preset("tiny", model="/mine")
+    assert not calls  # nothing is built before resolve()
+    r = t.resolve()
+    assert (r.model, r.bib, r.corpus, r.saes) == ("/mine", "/w/bib", "/w/corpus", None)
+    assert (r.sae_width, r.compress_k) == (1024, 128) and r.embedder.endswith("model")
+    with pytest.raises(Exception, match="unknown preset field"):
+        get_preset("paper", colour="red")

@@ -1,0 +1,221 @@
+"""Training and finetuning SAE sets: shared forward pass, loss goes down, exact resume, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ssae.activations import masked_tokens, read_activations
+from ssae.dictionary import AutoEncoder
+from ssae.errors import CheckpointError, ToolkitError
+from ssae.sae_set import SAESet
+from ssae.term import tilted_risk
+from ssae.train import CHECKPOINT, FinetuneConfig, TrainConfig, finetune_saes, train_saes
+from ssae.trainer import MultiSAETrainer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _train_cfg(**kw):
+    base = dict(dict_size=64, n_tokens=3000, batch_docs=8, progress=False, checkpoint_every=1000)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def gsae(tiny_lm, general_tokens, tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("gsae") / "set"
+    return train_saes(tiny_lm, general_tokens, _train_cfg(n_tokens=6000), out), out
+
+
+def _objective(lm, saes, tokens, tilt=0.0, l1=0.1):
+    """Per-SAE tilted risk of l_i = ||x - x_hat||^2 + l1 ||f||_1 in the normalised units trained in."""
+    out = {}
+    batch = {"input_ids": tokens.input_ids.long(), "attention_mask": tokens.attention_mask()}
+    with torch.no_grad():
+        xs = masked_tokens(read_activations(lm, saes.specs, batch), batch["attention_mask"])
+        for name, ae in saes.items():
+            s = saes.configs[name]["trainer"]["activation_scale"]
+            f = ae.encode(xs[name])
+            l = (ae.decode(f) - xs[name]).pow(2).sum(-1) / s**2 + l1 * f.sum(-1) / s
+            out[name] = float(tilted_risk(l.double(), tilt))
+    return out
+
+
+def test_general_training(gsae, tiny_lm):
+    saes, out = gsae
+    assert saes.names == [s.name for s in tiny_lm.submodules()]
+    hist = saes.meta["history"]
+    assert sum(hist[-3:]) < sum(hist[:3])
+    for name, ae in saes.items():
+        assert isinstance(ae, AutoEncoder) and ae.dict_size == 64
+        assert torch.allclose(ae.decoder.weight.norm(dim=0), torch.ones(64), atol=1e-5)
+        assert saes.configs[name]["trainer"]["activation_scale"] > 0
+    back = SAESet.load(out, tiny_lm)
+    x = torch.randn(4, 32)
+    assert all(torch.equal(back[n](x), saes[n](x)) for n in saes)
+    assert not (out / CHECKPOINT).exists()
+
+
+def test_one_shared_forward_per_step(tiny_lm, general_tokens, tmp_path):
+    counts = {"embed": 0, "final": 0, "steps": 0}
+    model = tiny_lm.model
+    hooks = [
+        model.gpt_neox.embed_in.register_forward_hook(
+            lambda *a: counts.__setitem__("embed", counts["embed"] + 1)),
+        model.gpt_neox.final_layer_norm.register_forward_hook(
+            lambda *a: counts.__setitem__("final", counts["final"] + 1)),
+    ]
+    try:
+        cfg = _train_cfg(n_tokens=50_000, batch_docs=16)  # > 1 epoch: 3 steps per epoch
+        train_saes(tiny_lm, general_tokens, cfg, tmp_path / "o",
+                   on_step=lambda step, stats: counts.__setitem__("steps", counts["steps"] + 1))
+    finally:
+        for h in hooks:
+            h.remove()
+    # scale estimation reads every batch of the first epoch once (16k tokens > 1 epoch here)
+    scale_passes = 3
+    assert counts["steps"] > 3
+    assert counts["embed"] == counts["steps"] + scale_passes
+    assert counts["final"] == 0
+
+
+def test_finetuning_lowers_loss_on_its_distribution(gsae, tiny_lm, narrow_tokens, tmp_path):
+    saes, _ = gsae
+    before = _objective(tiny_lm, saes, narrow_tokens)
+    cfg = FinetuneConfig(lr=1e-3, n_tokens=4000, batch_docs=8, progress=False)
+    tuned = finetune_saes(tiny_lm, saes, narrow_tokens, cfg, tmp_path / "erm")
+    after = _objective(tiny_lm, tuned, narrow_tokens)
+    assert all(after[n] < before[n] for n in saes), (before, after)
+    # the input set is left untouched
+    assert torch.equal(SAESet.load(gsae[1], tiny_lm)["embed"].encoder.weight, saes["embed"].encoder.weight)
+
+    cfg = FinetuneConfig(lr=1e-3, n_tokens=4000, batch_docs=8, tilt=2.0, progress=False)
+    tilted = finetune_saes(tiny_lm, saes, narrow_tokens, cfg, tmp_path / "term")
+    t_before = _objective(tiny_lm, saes, narrow_tokens, tilt=2.0)
+    t_after = _objective(tiny_lm, tilted, narrow_tokens, tilt=2.0)
+    assert all(t_after[n] < t_before[n] for n in saes), (t_before, t_after)
+    assert tilted.configs["embed"]["trainer"]["tilt"] == 2.0
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_at(step_to_die):
+    def on_step(step, stats):
+        if step == step_to_die:
+            raise _Killed
+    return on_step
+
+
+def _same(a: SAESet, b: SAESet):
+    assert a.names == b.names
+    for n in a:
+        sa, sb = a[n].state_dict(), b[n].state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), n
+
+
+@pytest.mark.parametrize("kind", ["train", "finetune"])
+def test_killed_run_resumes_bit_identical(kind, gsae, tiny_lm, general_tokens, narrow_tokens, tmp_path):
+    if kind == "train":
+        cfg = _train_cfg(n_tokens=4000, checkpoint_every=3, resample_every=2, dead_tokens=50,
+                         target_l0=3.0, tilt=0.5, warmup_steps=2, l1_warmup_steps=2)
+
+        def run(out, on_step=None):
+            return train_saes(tiny_lm, general_tokens, cfg, out, on_step=on_step)
+    else:
+        cfg = FinetuneConfig(lr=1e-3, n_tokens=3000, batch_docs=8, tilt=1e9, checkpoint_every=3,
+                             progress=False)
+
+        def run(out, on_step=None):
+            return finetune_saes(tiny_lm, gsae[0], narrow_tokens, cfg, out, on_step=on_step)
+
+    whole = run(tmp_path / "whole")
+    assert whole.meta["steps"] >= 7
+    with pytest.raises(_Killed):
+        run(tmp_path / "cut", on_step=_kill_at(4))
+    assert (tmp_path / "cut" / CHECKPOINT).exists()
+    steps_after_resume = []
+    resumed = run(tmp_path / "cut", on_step=lambda s, _: steps_after_resume.append(s))
+    assert steps_after_resume[0] == 3  # restarted from the checkpoint after 3 steps
+    _same(whole, resumed)
+    assert resumed.meta["history"] == whole.meta["history"]
+    # a finished run is loaded, not retrained
+    again = run(tmp_path / "cut", on_step=_kill_at(0))
+    _same(whole, again)
+
+
+def test_checkpoint_errors_name_file_and_mismatch(tiny_lm, general_tokens, tmp_path):
+    cfg = _train_cfg(n_tokens=4000, checkpoint_every=2)
+    with pytest.raises(_Killed):
+        train_saes(tiny_lm, general_tokens, cfg, tmp_path / "a", on_step=_kill_at(3))
+    ckpt = tmp_path / "a" / CHECKPOINT
+    # other settings
+    with pytest.raises(CheckpointError) as e:
+        train_saes(tiny_lm, general_tokens, _train_cfg(n_tokens=4000, dict_size=32), tmp_path / "a")
+    assert str(ckpt) in str(e.value) and "other settings" in str(e.value) and "\n" not in str(e.value)
+    # torn file
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(CheckpointError) as e:
+        train_saes(tiny_lm, general_tokens, cfg, tmp_path / "a")
+    assert str(ckpt) in str(e.value) and "corrupt" in str(e.value) and "\n" not in str(e.value)
+    # trainer state of another width / input size
+    small = MultiSAETrainer({"embed": AutoEncoder(32, 16)}, lr=1e-3, l1=0.1, total_steps=5)
+    wide = MultiSAETrainer({"embed": AutoEncoder(32, 24)}, lr=1e-3, l1=0.1, total_steps=5)
+    with pytest.raises(CheckpointError) as e:
+        wide.load_state_dict(small.state_dict(), "run/checkpoint.pt")
+    msg = str(e.value)
+    assert "run/checkpoint.pt" in msg and "width 16" in msg and "24" in msg and "\n" not in msg
+    other = MultiSAETrainer({"embed": AutoEncoder(48, 16)}, lr=1e-3, l1=0.1, total_steps=5)
+    with pytest.raises(CheckpointError, match="input size 32"):
+        other.load_state_dict(small.state_dict(), "run/checkpoint.pt")
+
+
+def test_unrelated_output_folder_is_refused(tiny_lm, general_tokens, tmp_path):
+    (tmp_path / "mine.txt").write_text("x")
+    with pytest.raises(ToolkitError, match="not empty"):
+        train_saes(tiny_lm, general_tokens, _train_cfg(), tmp_path)
+    with pytest.raises(ToolkitError, match="invalid SAE training settings: lr"):
+        TrainConfig(lr=-1)
+
+
+def test_step_matches_dictionary_learning_standard_trainer():
+    """ERM + constrained Adam: our step is dictionary_learning's StandardTrainer step."""
+    std = pytest.importorskip("dictionary_learning.trainers.standard")
+    torch.manual_seed(0)
+    theirs = std.StandardTrainer(steps=10, activation_dim=16, dict_size=48, layer=0, lm_name="x",
+                                 lr=1e-3, l1_penalty=0.05, warmup_steps=0,
+                                 sparsity_warmup_steps=None, device="cpu")
+    theirs.ae.normalize_decoder()
+    ours_ae = AutoEncoder(16, 48)
+    ours_ae.load_state_dict(theirs.ae.state_dict())
+    ours = MultiSAETrainer({"s": ours_ae}, lr=1e-3, l1=0.05, total_steps=10)
+    x = torch.randn(5, 64, 16) * 2 + 0.5
+    for step in range(5):
+        theirs.update(step, x[step])
+        ours.step({"s": x[step]})
+    for k, v in theirs.ae.state_dict().items():
+        assert torch.allclose(ours_ae.state_dict()[k], v, atol=1e-6), k
+
+
+def test_adaptive_l1_and_resampling():
+    torch.manual_seed(0)
+    ae = AutoEncoder(8, 32)
+    with torch.no_grad():
+        ae.encoder.bias[:8] = -1e3  # features 0..7 can never fire
+    tr = MultiSAETrainer({"s": ae}, lr=1e-3, l1=0.01, total_steps=100, target_l0=1.0,
+                         resample_every=4, dead_tokens=100)
+    x = torch.randn(64, 8)
+    first = tr.step({"s": x})["s"]
+    assert first["l0"] > 1.0
+    for _ in range(2):
+        tr.step({"s": x})
+    assert tr.l1["s"] > 0.01  # L0 above target -> lambda grows
+    dead_before = ae.encoder.weight[:8].clone()
+    stats = tr.step({"s": x})["s"]  # step 4: resampling (64 tokens x 4 steps >= 100)
+    assert stats["resampled"] >= 8
+    assert not torch.equal(ae.encoder.weight[:8], dead_before)
+    assert (ae.encoder.bias[:8] == 0).all()
+    assert (tr.optimizer.state[ae.encoder.weight]["exp_avg"][:8] == 0).all()
+    assert torch.allclose(ae.decoder.weight.norm(dim=0), torch.ones(32), atol=1e-5)
