@@ -69,7 +69,9 @@ def _context(lm: LoadedModel, ids: list[int], pos: int, before: int, after: int)
     left = dec(ids[max(0, pos - before) : pos])
     right = dec(ids[pos + 1 : pos + 1 + after])
     tok = dec([ids[pos]])
-    return show_token(left) + MARK_OPEN + show_token(tok) + MARK_CLOSE + show_token(right)
+    # leading blanks stay outside the marks, so «word» reads as a word
+    lead = tok[: len(tok) - len(tok.lstrip())] if tok.strip() else ""
+    return show_token(left) + lead + MARK_OPEN + show_token(tok[len(lead) :]) + MARK_CLOSE + show_token(right)
 
 
 def top_contexts(
@@ -91,6 +93,7 @@ def top_contexts(
     specs = ordered_specs(lm, list(features))
     stop = Metric(fn=lambda x, b: x.new_zeros(x.shape[0]), reads=specs[-1].name, name="stop")
     best: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (values [k, m], flat index)
+    pool = 4 * k  # candidates kept, so that k distinct contexts survive deduplication
     offset = 0
     with frozen(lm.model, *saes.values()), torch.no_grad():
         batches = ds.batches(batch_size, trim=True)
@@ -107,12 +110,12 @@ def top_contexts(
                     # global position = row * ctx_len + pos, so contexts can be found again
                     rows = torch.arange(b, device=x.device)[:, None] + offset
                     gpos = (rows * ds.ctx_len + torch.arange(t, device=x.device)[None]).reshape(-1)
-                    vals, where = acts.topk(min(k, acts.shape[0]), dim=0)
+                    vals, where = acts.topk(min(pool, acts.shape[0]), dim=0)
                     cand_v, cand_i = vals, gpos[where]
                     if name in best:
                         cand_v = torch.cat([best[name][0], cand_v])
                         cand_i = torch.cat([best[name][1], cand_i])
-                    keep = cand_v.topk(min(k, cand_v.shape[0]), dim=0).indices
+                    keep = cand_v.topk(min(pool, cand_v.shape[0]), dim=0).indices
                     best[name] = (cand_v.gather(0, keep), cand_i.gather(0, keep))
 
                 return fn
@@ -123,13 +126,16 @@ def top_contexts(
     before, after = window
     for name, (vals, gidx) in best.items():
         for col, j in enumerate(features[name]):
-            items = []
+            items, seen = [], set()
             for v, g in zip(vals[:, col].tolist(), gidx[:, col].tolist(), strict=True):
                 if not v > 0:
                     continue
                 row, pos = divmod(int(g), ds.ctx_len)
                 ids = ds.input_ids[row, : int(ds.lengths[row])].tolist()
-                items.append({"text": _context(lm, ids, pos, before, after), "activation": v})
+                text = _context(lm, ids, pos, before, after)
+                if text not in seen and len(items) < k:  # repeated boilerplate counts once
+                    seen.add(text)
+                    items.append({"text": text, "activation": v})
             out[(name, j)] = items
     return out
 
@@ -197,6 +203,6 @@ def annotate_circuit(
         if human is not None:
             a["label"] = human
         elif a.get("top_tokens"):
-            a["label"] = " ".join(t.strip() or t for t in a["top_tokens"][:4])
+            a["label"] = " · ".join(t.strip() or t for t in a["top_tokens"][:4])
     graph.graph["annotated"] = True
     return graph

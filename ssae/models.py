@@ -194,6 +194,29 @@ def load_model(
     return LoadedModel(model=model, tokenizer=tok, name=name)
 
 
+def hub_model_available(repo_id: str, timeout: float = 3.0) -> bool:
+    """Whether `repo_id` can be loaded: in the HF cache, or the hub answers (checked in seconds).
+
+    The hub client retries an unreachable host for about half a minute before failing; this lets
+    a command stop at once with a useful message instead.
+    """
+    import socket
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, "config.json")
+    if isinstance(cached, str):
+        return True
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = constants.ENDPOINT.split("://", 1)[-1].split("/", 1)[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def _unavailable_message(what: str, name: str) -> str:
     if Path(name).exists():
         return f"{what} directory {name} could not be loaded: it is not a saved Hugging Face {what}"

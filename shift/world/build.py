@@ -149,7 +149,6 @@ def build_world(cfg: WorldConfig, seed: int, paths: WorldPaths) -> dict:
     t = time.perf_counter()
     stages.set_postfix_str("tokenizer")
     tok = train_tokenizer((d.text for d in docs), cfg.model.vocab_size)
-    tok.model_max_length = cfg.model.ctx_len
     train_ids = tok([d.text for d in docs], add_special_tokens=False)["input_ids"]
     held_ids = tok([d.text for d in heldout], add_special_tokens=False)["input_ids"]
     times["tokenizer"] = time.perf_counter() - t
@@ -158,7 +157,7 @@ def build_world(cfg: WorldConfig, seed: int, paths: WorldPaths) -> dict:
     t = time.perf_counter()
     stages.set_postfix_str("train")
     eos = tok.eos_token_id
-    with _deterministic(seed):
+    with _deterministic(seed, cfg.train.threads):
         model = make_model(cfg.model, len(tok), eos)
         rows = pack(train_ids, eos, cfg.model.ctx_len)
         losses = train(model, rows, cfg.train, seed, desc=f"train {cfg.preset} LM")
@@ -169,7 +168,7 @@ def build_world(cfg: WorldConfig, seed: int, paths: WorldPaths) -> dict:
 
     t = time.perf_counter()
     stages.set_postfix_str("eval")
-    with _deterministic(seed):
+    with _deterministic(seed, cfg.train.threads):
         lm = heldout_ce(model, held_ids, cfg.model.ctx_len, tok.pad_token_id)
     uni = unigram_ce(train_ids, held_ids, len(tok), cfg.model.ctx_len)
     times["eval"] = time.perf_counter() - t
@@ -210,7 +209,7 @@ def build_world(cfg: WorldConfig, seed: int, paths: WorldPaths) -> dict:
             "first_loss": losses[0] if losses else None,
             "final_loss": sum(losses[-20:]) / max(1, len(losses[-20:])),
         },
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": cfg.train.threads,
         "timings_s": {k: round(v, 2) for k, v in times.items()},
     }
     paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -280,15 +279,17 @@ def _sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _deterministic(seed: int) -> Iterator[None]:
-    """Seeded, deterministic torch for one stage; restores the caller's setting afterwards."""
-    was = torch.are_deterministic_algorithms_enabled()
+def _deterministic(seed: int, threads: int) -> Iterator[None]:
+    """Seeded, deterministic torch on `threads` threads; restores the caller's settings after."""
+    was, was_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(was)
+        torch.set_num_threads(was_threads)
 
 
 @contextlib.contextmanager

@@ -126,11 +126,17 @@ class TrainConfig:
     """AdamW decoupled weight decay."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
+    threads: int = 1
+    """torch intra-op threads while training and evaluating (restored afterwards); 1 makes the
+    weights independent of the machine's core count, and models this small gain little from more
+    threads while losing much when the cores are shared with other processes."""
 
     def __post_init__(self):
         _positive(self, "epochs", "batch_size", "lr")
         if not 0 <= self.min_lr_ratio <= 1 or not 0 <= self.warmup_frac < 1:
             raise ValueError("min_lr_ratio must be in [0, 1] and warmup_frac in [0, 1)")
+        if self.threads < 1:
+            raise ValueError("threads must be >= 1")
         if self.weight_decay < 0 or self.grad_clip <= 0:
             raise ValueError("weight_decay must be >= 0 and grad_clip > 0")
 

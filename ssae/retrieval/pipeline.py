@@ -276,16 +276,16 @@ def _first_stage(prepared: PreparedCorpus, seeds: list[str], config, tokens: int
 def _tracin(prepared, rows, seeds, tokenizer, lm, sae_path, config) -> np.ndarray:
     from ssae.retrieval import tracin
 
-    ae, l1_cfg = tracin.load_autoencoder(sae_path, d_model=lm.d_model)
+    ae, l1_cfg, scale = tracin.load_autoencoder(sae_path, d_model=lm.d_model)
     l1 = config.tracin_l1 if config.tracin_l1 is not None else (l1_cfg if l1_cfg is not None else 0.1)
     ae = ae.to(lm.device)
     spec = lm.submodule(_submodule_name(config, lm, sae_path))
     seed_tok = tokenizer(seeds, truncation=True, max_length=config.ctx_len, add_special_tokens=False)
     seed_lists = [np.asarray(t, dtype=np.int64) for t in seed_tok["input_ids"] if t]
-    G = tracin.seed_gradient(lm, spec, ae, seed_lists, prepared.pad_id, l1)
+    G = tracin.seed_gradient(lm, spec, ae, seed_lists, prepared.pad_id, l1, scale)
     docs = [prepared.token_ids(int(r)) for r in rows]
     return tracin.tracin_scores(
-        lm, spec, ae, G, docs, prepared.pad_id, l1, batch_docs=config.tracin_batch_docs
+        lm, spec, ae, G, docs, prepared.pad_id, l1, config.tracin_batch_docs, scale
     )
 
 

@@ -34,7 +34,6 @@ after the submodule (later layers are not computed); padding positions are dropp
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,6 @@ from tqdm.auto import tqdm
 
 from ssae.dictionary import AutoEncoder
 from ssae.errors import CheckpointError
-from ssae.io import torch_load
 
 
 @dataclass
@@ -117,11 +115,14 @@ def explicit_scores(
     return torch.stack([loss_gradient(ae, x, l1).flat() @ g_flat for x in docs])
 
 
-def submodule_activations(lm, spec, batches, progress: bool = True, desc: str = "activations"):
+def submodule_activations(
+    lm, spec, batches, progress: bool = True, desc: str = "activations", scale: float = 1.0
+):
     """Yield (doc positions, x [T, d], doc_index [T]) per batch of token rows.
 
     `batches` yields (positions, input_ids [B, L], attention_mask [B, L]); x holds the submodule's
-    activation at every real (non-pad) token, `doc_index` the batch row each token came from."""
+    activation (divided by `scale`) at every real (non-pad) token, `doc_index` the batch row each
+    token came from."""
     for positions, ids, mask in tqdm(batches, desc=desc, unit="batch", disable=not progress):
         ids, mask = ids.to(lm.device), mask.to(lm.device)
         box = {}
@@ -130,7 +131,7 @@ def submodule_activations(lm, spec, batches, progress: bool = True, desc: str = 
             tracer.stop()  # nothing after this submodule is needed
         keep = mask.bool()
         rows = torch.arange(ids.shape[0], device=ids.device)[:, None].expand_as(ids)
-        yield positions, box["x"][keep].float(), rows[keep]
+        yield positions, box["x"][keep].float() / scale, rows[keep]
 
 
 def token_batches(token_lists: list[np.ndarray], pad_id: int, batch_docs: int = 32):
@@ -148,12 +149,19 @@ def token_batches(token_lists: list[np.ndarray], pad_id: int, batch_docs: int = 
         yield pos, ids, mask
 
 
-def seed_gradient(lm, spec, ae: AutoEncoder, seed_tokens: list[np.ndarray], pad_id: int, l1: float):
+def seed_gradient(
+    lm,
+    spec,
+    ae: AutoEncoder,
+    seed_tokens: list[np.ndarray],
+    pad_id: int,
+    l1: float,
+    scale: float = 1.0,
+) -> SAEGradient:
     """G: gradient of the SAE loss summed over every token of every seed."""
     total = None
-    for _, x, _ in submodule_activations(
-        lm, spec, token_batches(seed_tokens, pad_id), progress=False
-    ):
+    batches = token_batches(seed_tokens, pad_id)
+    for _, x, _ in submodule_activations(lm, spec, batches, progress=False, scale=scale):
         g = loss_gradient(ae, x, l1)
         total = g if total is None else SAEGradient(*(a + b for a, b in zip(_t(total), _t(g))))
     return total
@@ -168,12 +176,14 @@ def tracin_scores(
     pad_id: int,
     l1: float,
     batch_docs: int = 32,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """TracIn score of every document in `token_lists` (float64 [len(token_lists)])."""
     ae = ae.to(lm.device)
     out = np.zeros(len(token_lists), dtype=np.float64)
+    batches = token_batches(token_lists, pad_id, batch_docs)
     for pos, x, rows in submodule_activations(
-        lm, spec, token_batches(token_lists, pad_id, batch_docs), desc="TracIn scores"
+        lm, spec, batches, desc="TracIn scores", scale=scale
     ):
         out[pos] = factored_scores(ae, G, x, rows, len(pos), l1).double().cpu().numpy()
     return out
@@ -216,26 +226,24 @@ def available_submodules(saes: str | os.PathLike) -> list[str]:
 
 
 def load_autoencoder(path: str | os.PathLike, d_model: int | None = None):
-    """(AutoEncoder, l1 penalty from config.json or None) from a dictionary_learning ae.pt."""
+    """(AutoEncoder in the space it was trained in, l1 or None, activation scale s).
+
+    SAEs trained by ssae.train read raw activations but were trained on x / s (config.json
+    `trainer.activation_scale`); TracIn differentiates the training loss, so the dictionary is
+    moved back into that space (biases / s) and activations are divided by s before scoring.
+    Other dictionaries (e.g. Marks et al.'s) have s = 1."""
+    from ssae.formats import load_dictionary, read_config
+
     path = Path(path)
-    try:
-        state = torch_load(path)
-    except Exception as e:  # torch raises several types on a torn or foreign file
-        raise CheckpointError(f"SAE checkpoint {path} is unreadable ({e})") from e
-    need = {"encoder.weight", "encoder.bias", "decoder.weight", "bias"}
-    if not isinstance(state, dict) or not need <= set(state):
-        raise CheckpointError(f"{path} is not a dictionary_learning AutoEncoder (needs {sorted(need)})")
-    n, d = state["encoder.weight"].shape
-    if d_model is not None and d != d_model:
-        raise CheckpointError(f"SAE {path} reads width {d}, but the model's activations are {d_model}")
-    ae = AutoEncoder(d, n)
-    ae.load_state_dict({k: state[k] for k in need})
-    ae.eval()
-    l1 = None
-    cfg = path.parent / "config.json"
-    if cfg.exists():
-        try:
-            l1 = json.loads(cfg.read_text()).get("trainer", {}).get("l1_penalty")
-        except (ValueError, AttributeError):
-            l1 = None
-    return ae, (float(l1) if l1 is not None else None)
+    ae = load_dictionary(path, activation_dim=d_model, where="TracIn")
+    if not isinstance(ae, AutoEncoder):
+        raise CheckpointError(
+            f"{path}: TracIn scores ReLU AutoEncoders only (got {type(ae).__name__})"
+        )
+    trainer = read_config(path.parent if path.is_file() else path).get("trainer", {})
+    l1 = trainer.get("l1_penalty")
+    scale = float(trainer.get("activation_scale") or 1.0)
+    if scale != 1.0:
+        with torch.no_grad():
+            ae.scale_biases(1.0 / scale)
+    return ae.eval(), (float(l1) if l1 is not None else None), scale
