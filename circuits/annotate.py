@@ -7,7 +7,8 @@ For every feature node (submodule s, feature j):
   marked as «token», and its activation;
 - `top_tokens`: the logit lens of the decoder direction, the k tokens with the largest logits
   W_U LN_f(d_j), where d_j is row j of `decoder_directions`, LN_f the model's final layer norm
-  and W_U the unembedding (for GPTNeoX `gpt_neox.final_layer_norm` and `embed_out`);
+  and W_U the unembedding (for GPTNeoX `gpt_neox.final_layer_norm` and the output embedding,
+  `embed_out` in transformers 4, `lm_head` in 5, found with `get_output_embeddings()`);
 - `human_label`: a label from a JSONL file of lines {"feature": "resid_out_layer3/123",
   "label": "..."} (also "resid_out_layer3/error" for an error node).
 
@@ -71,7 +72,14 @@ def _context(lm: LoadedModel, ids: list[int], pos: int, before: int, after: int)
     tok = dec([ids[pos]])
     # leading blanks stay outside the marks, so «word» reads as a word
     lead = tok[: len(tok) - len(tok.lstrip())] if tok.strip() else ""
-    return show_token(left) + lead + MARK_OPEN + show_token(tok[len(lead) :]) + MARK_CLOSE + show_token(right)
+    return (
+        show_token(left)
+        + lead
+        + MARK_OPEN
+        + show_token(tok[len(lead) :])
+        + MARK_CLOSE
+        + show_token(right)
+    )
 
 
 def top_contexts(
@@ -98,11 +106,13 @@ def top_contexts(
     with frozen(lm.model, *saes.values()), torch.no_grad():
         batches = ds.batches(batch_size, trim=True)
         total = (len(ds) + batch_size - 1) // batch_size
-        for batch in tqdm(batches, total=total, desc="top contexts", disable=not progress, leave=False):
+        for batch in tqdm(
+            batches, total=total, desc="top contexts", disable=not progress, leave=False
+        ):
             b, t = batch["input_ids"].shape
             mask = batch["attention_mask"].to(lm.device).bool()
 
-            def observer(name: str):
+            def observer(name: str, mask=mask, b=b, t=t, offset=offset):
                 def fn(x: torch.Tensor) -> None:
                     idx = torch.tensor(features[name], device=x.device)
                     acts = saes[name].encode(x)[..., idx]  # [b, t, m]
@@ -182,7 +192,12 @@ def annotate_circuit(
     lens = {}
     for name, js in wanted.items():
         js = sorted(set(js))
-        lens.update({(name, j): toks for j, toks in zip(js, logit_lens(lm, saes[name], js, k_tokens), strict=True)})
+        lens.update(
+            {
+                (name, j): toks
+                for j, toks in zip(js, logit_lens(lm, saes[name], js, k_tokens), strict=True)
+            }
+        )
     contexts = (
         top_contexts(lm, saes, data, wanted, k_contexts, window, batch_size, progress=progress)
         if data is not None

@@ -51,7 +51,7 @@ def compute_circuit(
     edge_threshold: float = 0.01,
     aggregation: str = "sum",
     baseline: str | Baseline = "zero",
-    ig_mode: str = "joint",
+    ig_mode: str = "per_submodule",
     edges: bool = True,
     max_tokens_per_pass: int = 8192,
     progress: bool = True,
@@ -77,9 +77,13 @@ def compute_circuit(
         aggregation=aggregation,
         max_tokens_per_pass=max_tokens_per_pass,
     )
-    effects, grads = node_effects(lm, saes, batches, metric, cfg, keep_grads=edges, progress=progress)
+    effects, grads = node_effects(
+        lm, saes, batches, metric, cfg, keep_grads=edges, progress=progress
+    )
     weights = (
-        edge_effects(lm, saes, batches, metric, effects, cfg, node_threshold, grads, progress=progress)
+        edge_effects(
+            lm, saes, batches, metric, effects, cfg, node_threshold, grads, progress=progress
+        )
         if edges
         else {}
     )

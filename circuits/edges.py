@@ -82,7 +82,11 @@ class Selection:
 
 
 def _scores(
-    sel: Selection, f: torch.Tensor, err: torch.Tensor, grad: torch.Tensor, D: torch.Tensor,
+    sel: Selection,
+    f: torch.Tensor,
+    err: torch.Tensor,
+    grad: torch.Tensor,
+    D: torch.Tensor,
     mask: torch.Tensor,
 ) -> torch.Tensor:
     """S_d for every selected node of a downstream submodule, in `sel.ids()` order."""
@@ -106,7 +110,11 @@ def _scores(
 
 
 def _contributions(
-    sel: Selection, gz: torch.Tensor, clean: State, patch: State, D: torch.Tensor,
+    sel: Selection,
+    gz: torch.Tensor,
+    clean: State,
+    patch: State,
+    D: torch.Tensor,
     mask: torch.Tensor,
 ) -> torch.Tensor:
     """(dS/du)(u_p - u_c) for every selected node of an upstream submodule, in `sel.ids()` order.
@@ -146,7 +154,11 @@ def _vjps(
         eye[torch.arange(k), start + torch.arange(k)] = 1.0
         try:
             grads = torch.autograd.grad(
-                scores, leaves, grad_outputs=eye, is_grads_batched=True, retain_graph=True,
+                scores,
+                leaves,
+                grad_outputs=eye,
+                is_grads_batched=True,
+                retain_graph=True,
                 allow_unused=True,
             )
         except RuntimeError:  # an op without a batching rule: one backward per score
@@ -208,7 +220,7 @@ def edge_effects(
             leaves: dict[str, torch.Tensor] = {}
             scores: dict[str, torch.Tensor] = {}
 
-            def edit_for(name: str):
+            def edit_for(name: str, scores=scores, leaves=leaves, grads=grads, mask=mask):
                 def edit(x: torch.Tensor) -> torch.Tensor:
                     if sels[name] and x.requires_grad:
                         f, err = saes[name].features_and_error(x)

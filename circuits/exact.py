@@ -33,7 +33,9 @@ from ssae.models import LoadedModel
 Node = tuple  # (submodule, feature index or "error") or (submodule, feature or "error", position)
 
 
-def all_nodes(saes: dict[str, Dictionary], names: list[str], width: int | None = None) -> list[Node]:
+def all_nodes(
+    saes: dict[str, Dictionary], names: list[str], width: int | None = None
+) -> list[Node]:
     """Every node of `names`; with `width` (positions) one node per position."""
     out: list[Node] = []
     for name in names:
@@ -110,7 +112,7 @@ def exact_effects(
                 chunk = nodes[start : start + max_copies]
                 tiled = tile_batch(batch, len(chunk))
 
-                def edit_for(name: str, chunk=chunk):
+                def edit_for(name: str, chunk=chunk, b=b, clean=clean, patch=patch, mask=mask):
                     def edit(x: torch.Tensor) -> torch.Tensor:
                         x = x.clone()
                         for i, node in enumerate(chunk):
@@ -134,8 +136,10 @@ def exact_effects(
     for name in names:
         n = saes[name].dict_size
         shape = (n,) if width is None else (width, n)
-        features[name] = torch.full(shape, float("nan"))
-        errors[name] = torch.full(() if width is None else (width,), float("nan"))
+        features[name] = torch.full(shape, float("nan"), dtype=torch.float64)
+        errors[name] = torch.full(
+            () if width is None else (width,), float("nan"), dtype=torch.float64
+        )
     for node, value in zip(nodes, effects.tolist(), strict=True):
         name, j = node[0], node[1]
         idx = () if width is None else (node[2],)

@@ -41,7 +41,7 @@ def short_submodule(name: str) -> str:
     for kind in ("resid", "attn", "mlp"):
         prefix = f"{kind}_out_layer"
         if name.startswith(prefix):
-            return f"{kind}{name[len(prefix):]}"
+            return f"{kind}{name[len(prefix) :]}"
     return name
 
 
@@ -129,7 +129,9 @@ def save_graph(g: nx.DiGraph, path: str | os.PathLike) -> Path:
 def load_graph(path: str | os.PathLike) -> nx.DiGraph:
     path = Path(path)
     if not path.exists():
-        raise DataError(f"circuit file {path} does not exist; create it with `shift circuit compute`")
+        raise DataError(
+            f"circuit file {path} does not exist; create it with `shift circuit compute`"
+        )
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:

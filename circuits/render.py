@@ -93,14 +93,26 @@ def to_dot(
     if title is None:
         bits = [str(meta.get("metric", "metric"))]
         if meta.get("method"):
-            bits.append(f"{meta['method']}" + (f" ({meta['steps']} steps)" if meta.get("method") == "ig" else ""))
+            bits.append(
+                f"{meta['method']}"
+                + (f" ({meta['steps']} steps)" if meta.get("method") == "ig" else "")
+            )
         if "node_threshold" in meta:
-            bits.append(f"nodes |IE| > {meta['node_threshold']}, edges |IE| > {meta['edge_threshold']}")
+            bits.append(
+                f"nodes |IE| > {meta['node_threshold']}, edges |IE| > {meta['edge_threshold']}"
+            )
         bits.append("blue: positive, red: negative")
         title = " · ".join(bits)
     dot.attr(
-        rankdir="BT", newrank="true", nodesep="0.25", ranksep="0.45", splines="spline",
-        fontname="Helvetica", labelloc="t", label=title, fontsize="14",
+        rankdir="BT",
+        newrank="true",
+        nodesep="0.25",
+        ranksep="0.45",
+        splines="spline",
+        fontname="Helvetica",
+        labelloc="t",
+        label=title,
+        fontsize="14",
     )
     dot.attr("node", fontname="Helvetica", penwidth="0.8", margin="0.08,0.04")
     dot.attr("edge", arrowsize="0.5")
@@ -157,8 +169,11 @@ def _node_attrs(a: dict, scale: float, max_label: int) -> dict[str, str]:
         if value is not None:
             lines.append((f"clean {value:.3g}", 9, False))
         return {
-            "label": _html_label(lines), "shape": "diamond", "style": "filled",
-            "fillcolor": "#eeeeee", "fontcolor": "#000000",
+            "label": _html_label(lines),
+            "shape": "diamond",
+            "style": "filled",
+            "fillcolor": "#eeeeee",
+            "fontcolor": "#000000",
         }
     fill, t = effect_color(a["effect"], scale)
     head = default_label(a["submodule"], a["feature"], a.get("position"))
@@ -168,7 +183,9 @@ def _node_attrs(a: dict, scale: float, max_label: int) -> dict[str, str]:
         lines.append((truncate(label, max_label), 9, False))
     lines.append((f"{a['effect']:+.3g}", 8, False))
     attrs = {
-        "label": _html_label(lines), "style": "filled", "fillcolor": fill,
+        "label": _html_label(lines),
+        "style": "filled",
+        "fillcolor": fill,
         "fontcolor": "#ffffff" if t > 0.6 else "#000000",
     }
     if kind == "error":

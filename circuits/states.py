@@ -32,10 +32,12 @@ class State:
 
     f: torch.Tensor
     err: torch.Tensor
+    x: torch.Tensor | None = None
+    """The activation itself when it was observed (equal to decode(f) + err)."""
 
     def output(self, sae: Dictionary) -> torch.Tensor:
         """The submodule output this state stands for, decode(f) + err."""
-        return sae.decode(self.f) + self.err
+        return self.x if self.x is not None else sae.decode(self.f) + self.err
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def encode_states(
     def observer(name: str):
         def fn(x: torch.Tensor) -> None:
             f, err = saes[name].features_and_error(x)
-            states[name] = State(f, err)
+            states[name] = State(f, err, x)
 
         return fn
 
@@ -116,12 +118,16 @@ def patch_states(
     for s in specs:
         c = clean[s.name]
         if baseline.kind == "zero":
-            out[s.name] = State(c.f.new_zeros(1, 1, c.f.shape[-1]), c.err.new_zeros(1, 1, c.err.shape[-1]))
+            out[s.name] = State(
+                c.f.new_zeros(1, 1, c.f.shape[-1]), c.err.new_zeros(1, 1, c.err.shape[-1])
+            )
         else:
             if s.name not in baseline.means:
                 raise DataError(f"mean baseline has no means for submodule {s.name}")
             mean = baseline.means[s.name]
-            out[s.name] = State(mean.f.to(c.f).reshape(1, 1, -1), mean.err.to(c.err).reshape(1, 1, -1))
+            out[s.name] = State(
+                mean.f.to(c.f).reshape(1, 1, -1), mean.err.to(c.err).reshape(1, 1, -1)
+            )
     return out, None
 
 

@@ -7,13 +7,17 @@ trained by minimising the binary cross-entropy
     z_i = w . a_i + b,
 
 with AdamW (lr 1e-2), batches of 128 taken in the data's (already shuffled) order, one epoch, and
-the parameters initialised after `torch.manual_seed(42)` (the paper's setup). Because training
+the parameters initialised after `torch.manual_seed(42)` (the paper's setup). One epoch of the
+paper's ambiguous set (~22k examples) is ~170 steps; on a small dataset one epoch can be a single
+step, which leaves the probe at its initialisation, so whole epochs are repeated until at least
+`min_steps` (default 100) steps are taken - the paper's runs are unaffected. Because training
 takes any activations tensor, the same function retrains a probe on activations a SHIFT ablation
 has modified.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 
@@ -37,6 +41,8 @@ class ProbeConfig:
     """Passes over the training set."""
     batch_size: int = 128
     """Examples per optimiser step."""
+    min_steps: int = 100
+    """At least this many optimiser steps: whole epochs are repeated on small sets (0 = off)."""
     seed: int = 42
     """Seed for the initialisation (and the reshuffling, if `shuffle`)."""
     shuffle: bool = False
@@ -45,7 +51,13 @@ class ProbeConfig:
     """Where training runs (the trained probe is returned on the CPU)."""
 
     def __post_init__(self):
-        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.weight_decay < 0:
+        if (
+            self.lr <= 0
+            or self.epochs < 1
+            or self.batch_size < 1
+            or self.weight_decay < 0
+            or self.min_steps < 0
+        ):
             raise ValueError(f"invalid probe config {self}")
 
 
@@ -98,7 +110,7 @@ def train_probe(
     opt = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
     gen = torch.Generator().manual_seed(config.seed)
-    for _ in range(config.epochs):
+    for _ in range(n_epochs(len(x), config)):
         order = torch.randperm(len(x), generator=gen) if config.shuffle else torch.arange(len(x))
         for start in range(0, len(x), config.batch_size):
             rows = order[start : start + config.batch_size].to(config.device)
@@ -107,6 +119,12 @@ def train_probe(
             loss.backward()
             opt.step()
     return probe.cpu().eval()  # probes are tiny; they serve CPU-side activations
+
+
+def n_epochs(n: int, config: ProbeConfig) -> int:
+    """`config.epochs`, raised so that at least `config.min_steps` steps are taken."""
+    per_epoch = math.ceil(n / config.batch_size)
+    return max(config.epochs, math.ceil(config.min_steps / per_epoch))
 
 
 retrain_probe = train_probe

@@ -84,12 +84,21 @@ class Preset:
             )
         self.layers = tuple(self.layers)
 
-    def resolve(self) -> Preset:
-        """A copy with every callable field replaced by its value (paths as strings)."""
+    def resolve(self, *fields: str) -> Preset:
+        """A copy with the callable `fields` (default: all) replaced by their values.
+
+        A stage resolves only what it reads, so e.g. `shift probe --preset tiny --model M
+        --bib-path B` never builds the world for the corpus it does not use.
+        """
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(fields) - names)
+        if unknown:
+            raise ToolkitError(f"preset has no field(s) {', '.join(unknown)}")
+        wanted = set(fields) or names
         values = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if callable(v):
+            if callable(v) and f.name in wanted:
                 v = v()
             values[f.name] = str(v) if isinstance(v, Path) else v
         return Preset(**values)

@@ -113,7 +113,8 @@ def evaluate_saes(
         result["submodules"][n] = row
     keys = ("l0", "fvu", "dead_fraction") + (("ce_delta", "ce_loss_recovered") if spliced else ())
     result["mean"] = {
-        k: _mean([r[k] for r in result["submodules"].values() if r.get(k) is not None]) for k in keys
+        k: _mean([r[k] for r in result["submodules"].values() if r.get(k) is not None])
+        for k in keys
     }
     if out is not None:
         write_json(out, result)

@@ -235,7 +235,10 @@ def read_saelens(folder: str | os.PathLike) -> Dictionary:
 
 
 def save_dictionary(
-    ae: Dictionary, folder: str | os.PathLike, trainer: dict | None = None, buffer: dict | None = None
+    ae: Dictionary,
+    folder: str | os.PathLike,
+    trainer: dict | None = None,
+    buffer: dict | None = None,
 ) -> Path:
     """Write `ae.pt` (plain state dict) and a dictionary_learning-style `config.json`, atomically.
 

@@ -79,7 +79,9 @@ class SAESet(Mapping[str, Dictionary]):
         """Specs of the submodules (forward order); known when built from a model or spec list."""
         missing = [n for n in self._dicts if n not in self._specs]
         if missing:
-            raise CheckpointError(f"SAE set has no submodule specs for {missing}; load it with a model")
+            raise CheckpointError(
+                f"SAE set has no submodule specs for {missing}; load it with a model"
+            )
         return [self._specs[n] for n in self._dicts]
 
     def spec(self, name: str) -> SubmoduleSpec:

@@ -27,7 +27,9 @@ import torch
 def tilted_risk(losses: torch.Tensor, tilt: float) -> torch.Tensor:
     """R_t of a 1-d tensor of losses; the result has the dtype of `losses`."""
     if losses.ndim != 1 or losses.numel() == 0:
-        raise ValueError(f"tilted_risk needs a non-empty 1-d tensor, got shape {tuple(losses.shape)}")
+        raise ValueError(
+            f"tilted_risk needs a non-empty 1-d tensor, got shape {tuple(losses.shape)}"
+        )
     if tilt == 0:
         return losses.mean()
     if not math.isfinite(tilt):

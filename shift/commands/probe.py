@@ -94,7 +94,7 @@ def run_baselines(
 
     `lm` reuses an already loaded model (it must be `preset.model`).
     """
-    preset = preset.resolve()
+    preset = preset.resolve("model", "bib")
     probe_config = probe_config or ProbeConfig(device=device)
     cbp_config = cbp_config or CBPConfig(probe=probe_config)
     data = load_bib(

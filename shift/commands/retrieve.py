@@ -55,25 +55,136 @@ def run_retrieval(seed_texts: list[str], corpus, model, out, saes=None, max_docs
 
 
 @click.command("retrieve", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--seeds", "seeds_file", type=click.Path(dir_okay=False), help="Seed examples: jsonl with a 'text' field, or one text per line.")
-@click.option("--dataset", type=click.Choice(["bib"]), help="Take seed examples from a dataset instead of --seeds.")
-@click.option("--corpus", required=True, help="Corpus: a .jsonl/.parquet file (text, id?, topic?) or a Hugging Face dataset id (owner/name[:config]).")
-@click.option("--model", required=True, help="Model id or path: its tokenizer cuts documents and counts the budget; TracIn runs the model.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder: tokens/, selection.jsonl, report.json, report.md.")
-@click.option("--method", type=click.Choice(["dense", "bm25", "dense+tracin", "bm25+tracin"]), default="dense", show_default=True, help="First-stage retrieval, optionally reranked by TracIn.")
-@click.option("--budget", type=TokenCount(), default="8M", show_default=True, help="Tokens to select (8M in the SSAE paper's Bias in Bios run).")
-@click.option("--saes", type=click.Path(exists=True), help="Pretrained SAE folder (dictionary_learning layout) or one ae.pt; needed by +tracin.")
-@click.option("--submodule", default=None, help="Submodule whose SAE scores TracIn candidates, e.g. resid_out_layer3 (default: middle residual).")
-@click.option("--embedder", default="minilm", show_default=True, help="Dense embedder: minilm (offline), contriever (paper), or an HF encoder id/path.")
-@click.option("--n-seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Number of seed examples to use.")
-@click.option("--threshold", type=float, default=None, help="Minimum merged first-stage score (cosine for dense, per-seed normalised BM25).")
-@click.option("--merge", type=click.Choice(["max", "mean"]), default="max", show_default=True, help="How per-seed scores are merged.")
-@click.option("--ctx-len", type=click.IntRange(min=1), default=128, show_default=True, help="Cut each document to its first N model tokens.")
-@click.option("--max-docs", type=click.IntRange(min=1), default=None, help="Read at most this many corpus documents (needed for huge hub corpora).")
-@click.option("--tracin-pool", type=click.FloatRange(min=1), default=4.0, show_default=True, help="TracIn reranks the first-stage documents holding this many budgets of tokens.")
-@click.option("--tracin-l1", type=float, default=None, help="L1 coefficient of the SAE loss for TracIn (default: SAE config, else 0.1).")
-def retrieve(seeds_file, dataset, corpus, model, out, method, budget, saes, submodule, embedder,
-             n_seeds, threshold, merge, ctx_len, max_docs, tracin_pool, tracin_l1):
+@click.option(
+    "--seeds",
+    "seeds_file",
+    type=click.Path(dir_okay=False),
+    help="Seed examples: jsonl with a 'text' field, or one text per line.",
+)
+@click.option(
+    "--dataset",
+    type=click.Choice(["bib"]),
+    help="Take seed examples from a dataset instead of --seeds.",
+)
+@click.option(
+    "--corpus",
+    required=True,
+    help="Corpus: a .jsonl/.parquet file (text, id?, topic?) or a Hugging Face dataset id (owner/name[:config]).",
+)
+@click.option(
+    "--model",
+    required=True,
+    help="Model id or path: its tokenizer cuts documents and counts the budget; TracIn runs the model.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder: tokens/, selection.jsonl, report.json, report.md.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["dense", "bm25", "dense+tracin", "bm25+tracin"]),
+    default="dense",
+    show_default=True,
+    help="First-stage retrieval, optionally reranked by TracIn.",
+)
+@click.option(
+    "--budget",
+    type=TokenCount(),
+    default="8M",
+    show_default=True,
+    help="Tokens to select (8M in the SSAE paper's Bias in Bios run).",
+)
+@click.option(
+    "--saes",
+    type=click.Path(exists=True),
+    help="Pretrained SAE folder (dictionary_learning layout) or one ae.pt; needed by +tracin.",
+)
+@click.option(
+    "--submodule",
+    default=None,
+    help="Submodule whose SAE scores TracIn candidates, e.g. resid_out_layer3 (default: middle residual).",
+)
+@click.option(
+    "--embedder",
+    default="minilm",
+    show_default=True,
+    help="Dense embedder: minilm (offline), contriever (paper), or an HF encoder id/path.",
+)
+@click.option(
+    "--embed-max-length",
+    type=click.IntRange(min=8),
+    default=128,
+    show_default=True,
+    help="Embedder tokens per document (64 halves dense indexing time on a CPU).",
+)
+@click.option(
+    "--n-seeds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Number of seed examples to use.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="Minimum merged first-stage score (cosine for dense, per-seed normalised BM25).",
+)
+@click.option(
+    "--merge",
+    type=click.Choice(["mean", "max"]),
+    default="mean",
+    show_default=True,
+    help="How per-seed scores are merged.",
+)
+@click.option(
+    "--ctx-len",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Cut each document to its first N model tokens.",
+)
+@click.option(
+    "--max-docs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Read at most this many corpus documents (needed for huge hub corpora).",
+)
+@click.option(
+    "--tracin-pool",
+    type=click.FloatRange(min=1),
+    default=4.0,
+    show_default=True,
+    help="TracIn reranks the first-stage documents holding this many budgets of tokens.",
+)
+@click.option(
+    "--tracin-l1",
+    type=float,
+    default=None,
+    help="L1 coefficient of the SAE loss for TracIn (default: SAE config, else 0.1).",
+)
+def retrieve(
+    seeds_file,
+    dataset,
+    corpus,
+    model,
+    out,
+    method,
+    budget,
+    saes,
+    submodule,
+    embedder,
+    embed_max_length,
+    n_seeds,
+    threshold,
+    merge,
+    ctx_len,
+    max_docs,
+    tracin_pool,
+    tracin_l1,
+):
     """Select subdomain documents from a corpus for a few seed examples.
 
     Writes OUT/tokens (the token dataset `shift sae finetune` reads), OUT/selection.jsonl and a
@@ -88,10 +199,23 @@ def retrieve(seeds_file, dataset, corpus, model, out, method, budget, saes, subm
     else:
         texts = _bib_seeds(n_seeds)
     result = run_retrieval(
-        texts, corpus, model, out, saes=saes, max_docs=max_docs, method=method,
-        budget_tokens=budget, n_seeds=n_seeds, threshold=threshold, merge=merge,
-        ctx_len=ctx_len, embedder=embedder, tracin_pool=tracin_pool,
-        tracin_submodule=submodule, tracin_l1=tracin_l1,
+        texts,
+        corpus,
+        model,
+        out,
+        saes=saes,
+        max_docs=max_docs,
+        method=method,
+        budget_tokens=budget,
+        n_seeds=n_seeds,
+        threshold=threshold,
+        merge=merge,
+        ctx_len=ctx_len,
+        embedder=embedder,
+        embed_max_length=embed_max_length,
+        tracin_pool=tracin_pool,
+        tracin_submodule=submodule,
+        tracin_l1=tracin_l1,
     )
     sel = result.report["selected"]
     click.echo(

@@ -33,7 +33,9 @@ def _load_lm(model_id: str, device: str):
 
 def _read_corpus(path: Path, field: str, max_docs: int | None) -> list[str]:
     if not path.is_file():
-        raise DataError(f"corpus {path} does not exist; pass a .jsonl file with one document per line")
+        raise DataError(
+            f"corpus {path} does not exist; pass a .jsonl file with one document per line"
+        )
     texts = []
     with path.open() as fh:
         for i, line in enumerate(fh, 1):
@@ -61,25 +63,57 @@ def sae():
 @sae.command()
 @_model_option
 @click.option("--data", type=click.Path(path_type=Path), help="Token dataset directory.")
-@click.option("--corpus", type=click.Path(path_type=Path), help="Corpus .jsonl (instead of --data).")
+@click.option(
+    "--corpus", type=click.Path(path_type=Path), help="Corpus .jsonl (instead of --data)."
+)
 @click.option("--text-field", default="text", show_default=True, help="Text field of --corpus.")
 @click.option("--max-docs", type=int, help="Use at most this many corpus documents.")
 @click.option("--ctx-len", default=128, show_default=True, help="Tokens per corpus document.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output SAE set folder.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Output SAE set folder."
+)
 @click.option("--dict-size", "--width", "dict_size", type=int, help="Dictionary width.")
 @click.option("--expansion", default=8, show_default=True, help="Width / activation width.")
-@click.option("--l1", default=0.1, show_default=True, help="L1 coefficient (normalised units).")
+@click.option("--l1", default=1.0, show_default=True, help="L1 coefficient (normalised units).")
 @click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--tokens", "--tokens-budget", "n_tokens", type=int, default=500_000,
-              show_default=True, help="Training token budget.")
+@click.option(
+    "--tokens",
+    "--tokens-budget",
+    "n_tokens",
+    type=int,
+    default=500_000,
+    show_default=True,
+    help="Training token budget.",
+)
 @click.option("--batch-docs", default=16, show_default=True, help="Documents per step.")
 @click.option("--tilt", default=0.0, show_default=True, help="TERM tilt (0 = ERM).")
 @click.option("--target-l0", type=float, help="Adapt the L1 coefficient towards this L0.")
 @click.option("--submodules", help="Comma-separated submodules (default: all).")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--checkpoint-every", default=50, show_default=True, help="Steps between checkpoints.")
-def train(model_id, device, data, corpus, text_field, max_docs, ctx_len, out, dict_size, expansion,
-          l1, lr, n_tokens, batch_docs, tilt, target_l0, submodules, seed, checkpoint_every):
+@click.option(
+    "--checkpoint-every", default=50, show_default=True, help="Steps between checkpoints."
+)
+def train(
+    model_id,
+    device,
+    data,
+    corpus,
+    text_field,
+    max_docs,
+    ctx_len,
+    out,
+    dict_size,
+    expansion,
+    l1,
+    lr,
+    n_tokens,
+    batch_docs,
+    tilt,
+    target_l0,
+    submodules,
+    seed,
+    checkpoint_every,
+):
     """Train general SAEs for all submodules of a model from scratch."""
     from ssae.tokens import TokenDataset
     from ssae.train import TrainConfig, train_saes
@@ -95,9 +129,17 @@ def train(model_id, device, data, corpus, text_field, max_docs, ctx_len, out, di
             texts, lm.tokenizer, ctx_len=ctx_len, source=str(corpus), tokenizer_name=model_id
         )
     cfg = TrainConfig(
-        dict_size=dict_size, expansion=expansion, l1=l1, lr=lr, n_tokens=n_tokens,
-        batch_docs=batch_docs, tilt=tilt, target_l0=target_l0, names=_names(submodules),
-        seed=seed, checkpoint_every=checkpoint_every,
+        dict_size=dict_size,
+        expansion=expansion,
+        l1=l1,
+        lr=lr,
+        n_tokens=n_tokens,
+        batch_docs=batch_docs,
+        tilt=tilt,
+        target_l0=target_l0,
+        names=_names(submodules),
+        seed=seed,
+        checkpoint_every=checkpoint_every,
     )
     saes = train_saes(lm, tokens, cfg, out)
     click.echo(f"trained {len(saes)} SAEs on {saes.meta.get('n_tokens')} tokens -> {out}")
@@ -107,22 +149,57 @@ def train(model_id, device, data, corpus, text_field, max_docs, ctx_len, out, di
 @_model_option
 @click.option("--saes", type=click.Path(path_type=Path), required=True, help="SAE set folder.")
 @click.option("--dict-id", help="Run folder inside each submodule folder, e.g. 10_32768.")
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="Token dataset directory.")
-@click.option("--tilt", default=0.0, show_default=True, help="TERM tilt t (0 = ERM; e.g. 500, 1e9).")
-@click.option("--l1", default=0.1, show_default=True, help="L1 coefficient.")
+@click.option(
+    "--data", type=click.Path(path_type=Path), required=True, help="Token dataset directory."
+)
+@click.option(
+    "--tilt", default=0.0, show_default=True, help="TERM tilt t (0 = ERM; e.g. 500, 1e9)."
+)
+@click.option("--l1", type=float, help="L1 coefficient (default: each SAE's own l1_penalty).")
 @click.option("--lr", default=1e-4, show_default=True, help="Adam learning rate.")
-@click.option("--tokens", "--tokens-budget", "n_tokens", type=int,
-              help="Token budget (default: one epoch of --data).")
+@click.option(
+    "--tokens",
+    "--tokens-budget",
+    "n_tokens",
+    type=int,
+    help="Token budget (default: one epoch of --data).",
+)
 @click.option("--batch-docs", default=16, show_default=True, help="Documents per step.")
 @click.option("--target-l0", type=float, help="Adapt the L1 coefficient towards this L0.")
-@click.option("--raw/--normalize", "raw", default=False, show_default=True,
-              help="Train on raw activations instead of activations scaled to E||x||^2 = d.")
+@click.option(
+    "--units",
+    type=click.Choice(["auto", "normalized", "raw"]),
+    default="auto",
+    show_default=True,
+    help="auto: the units each SAE was trained in (raw for external SAEs); normalized: "
+    "activations scaled to E||x||^2 = d; raw: unscaled activations.",
+)
 @click.option("--submodules", help="Comma-separated submodules (default: all in --saes).")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--checkpoint-every", default=50, show_default=True, help="Steps between checkpoints.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output SAE set folder.")
-def finetune(model_id, device, saes, dict_id, data, tilt, l1, lr, n_tokens, batch_docs, target_l0,
-             raw, submodules, seed, checkpoint_every, out):
+@click.option(
+    "--checkpoint-every", default=50, show_default=True, help="Steps between checkpoints."
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Output SAE set folder."
+)
+def finetune(
+    model_id,
+    device,
+    saes,
+    dict_id,
+    data,
+    tilt,
+    l1,
+    lr,
+    n_tokens,
+    batch_docs,
+    target_l0,
+    units,
+    submodules,
+    seed,
+    checkpoint_every,
+    out,
+):
     """Finetune every SAE of a set on a token dataset (SSAEs), with ERM or TERM."""
     from ssae.sae_set import SAESet
     from ssae.tokens import TokenDataset
@@ -131,8 +208,15 @@ def finetune(model_id, device, saes, dict_id, data, tilt, l1, lr, n_tokens, batc
     lm = _load_lm(model_id, device)
     base = SAESet.load(saes, lm, names=_names(submodules), dict_id=dict_id, device=device)
     cfg = FinetuneConfig(
-        tilt=tilt, l1=l1, lr=lr, n_tokens=n_tokens, batch_docs=batch_docs, target_l0=target_l0,
-        normalize=not raw, seed=seed, checkpoint_every=checkpoint_every,
+        tilt=tilt,
+        l1=l1,
+        lr=lr,
+        n_tokens=n_tokens,
+        batch_docs=batch_docs,
+        target_l0=target_l0,
+        normalize={"auto": None, "normalized": True, "raw": False}[units],
+        seed=seed,
+        checkpoint_every=checkpoint_every,
     )
     result = finetune_saes(lm, base, TokenDataset.load(data), cfg, out)
     click.echo(f"finetuned {len(result)} SAEs on {result.meta.get('n_tokens')} tokens -> {out}")
@@ -142,8 +226,12 @@ def finetune(model_id, device, saes, dict_id, data, tilt, l1, lr, n_tokens, batc
 @_model_option
 @click.option("--saes", type=click.Path(path_type=Path), required=True, help="SAE set folder.")
 @click.option("--dict-id", help="Run folder inside each submodule folder, e.g. 10_32768.")
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="Token dataset directory.")
-@click.option("--max-tokens", type=int, help="Evaluate on the first documents up to this many tokens.")
+@click.option(
+    "--data", type=click.Path(path_type=Path), required=True, help="Token dataset directory."
+)
+@click.option(
+    "--max-tokens", type=int, help="Evaluate on the first documents up to this many tokens."
+)
 @click.option("--batch-docs", default=16, show_default=True, help="Documents per forward pass.")
 @click.option("--no-ce", is_flag=True, help="Skip the spliced cross-entropy (faster).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output .json file.")
@@ -156,8 +244,13 @@ def eval_(model_id, device, saes, dict_id, data, max_tokens, batch_docs, no_ce, 
     lm = _load_lm(model_id, device)
     dicts = SAESet.load(saes, lm, dict_id=dict_id, device=device)
     result = evaluate_saes(
-        lm, dicts, TokenDataset.load(data), batch_docs=batch_docs, max_tokens=max_tokens,
-        spliced=not no_ce, out=out,
+        lm,
+        dicts,
+        TokenDataset.load(data),
+        batch_docs=batch_docs,
+        max_tokens=max_tokens,
+        spliced=not no_ce,
+        out=out,
     )
     click.echo(metric_table(result))
     if "clean_ce" in result:
@@ -170,7 +263,9 @@ def eval_(model_id, device, saes, dict_id, data, max_tokens, batch_docs, no_ce, 
 @click.option("--saes", type=click.Path(path_type=Path), required=True, help="SAE set folder.")
 @click.option("--dict-id", help="Run folder inside each submodule folder, e.g. 10_32768.")
 @click.option("--k", type=int, required=True, help="Keep features 0..k-1 of every SAE.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output SAE set folder.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Output SAE set folder."
+)
 def compress(model_id, device, saes, dict_id, k, out):
     """Keep the first k features of every SAE of a set (the SSAE paper's compression)."""
     from ssae.sae_set import SAESet

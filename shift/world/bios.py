@@ -73,7 +73,7 @@ _PERSONAL = (
     "In {pos} free time, {sp} enjoy{s} {H} and {H}.",
     "Outside of work, {sp} love{s} {H}.",
     "{S} {is} a proud {Parent} of {Kids}.",
-    "{S} and {pos} {Spouse} live in {City}.",
+    "{S} live{s} in {City} with {pos} {Spouse}.",
 )
 _HOBBIES = (
     "hiking", "running", "cooking", "reading", "gardening", "travel", "yoga", "cycling", "baking",
@@ -117,7 +117,9 @@ def make_bio(
 
     head = []
     if rng.random() < 0.75:
-        head.append(say(_EDUCATION))
+        # "associate degree in nursing" already names its field.
+        edu = tuple(t for t in _EDUCATION if " in " not in slots["D"] or "{D} in" not in t)
+        head.append(say(edu))
     if rng.random() < 0.6:
         head.append(say(_EXPERIENCE))
     rng.shuffle(head)

@@ -27,17 +27,17 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
-from ssae.errors import DataError
-from ssae.io import atomic_dir, shift_home, stable_hash
 from shift.world.bios import FEMALE, MALE, SPLITS, generate_bib
 from shift.world.config import RARE_TOPICS, WorldConfig, get_config
 from shift.world.corpus import Doc, generate_corpus, generate_heldout, topic_fractions
 from shift.world.professions import BIB_PROFESSIONS
 from shift.world.tokenizer import train_tokenizer
 from shift.world.train_lm import heldout_ce, make_model, pack, train, unigram_ce
+from ssae.errors import DataError
+from ssae.io import atomic_dir, shift_home, stable_hash
 
 # Bump when the generator's output changes for the same configuration, so caches rebuild.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,9 @@ class WorldPaths:
         try:
             return json.loads(self.manifest.read_text())
         except (OSError, ValueError) as e:
-            raise DataError(f"world manifest {self.manifest} is unreadable: rebuild with --force") from e
+            raise DataError(
+                f"world manifest {self.manifest} is unreadable: rebuild with --force"
+            ) from e
 
 
 def world_dir(preset: str, seed: int, home: Path | None = None) -> Path:
@@ -263,9 +265,7 @@ def _tail_counts(docs: list[Doc]) -> dict[str, dict[str, int]]:
 def _group_counts(labels: list[tuple[int, int]]) -> dict[str, dict[str, int]]:
     c = Counter(labels)
     profs = sorted({p for p, _ in labels})
-    return {
-        BIB_PROFESSIONS[p]: {"male": c[(p, MALE)], "female": c[(p, FEMALE)]} for p in profs
-    }
+    return {BIB_PROFESSIONS[p]: {"male": c[(p, MALE)], "female": c[(p, FEMALE)]} for p in profs}
 
 
 def _write_jsonl(path: Path, docs: list[Doc]) -> None:

@@ -38,7 +38,7 @@ class CorpusConfig:
     """Most sentences in a general-topic document."""
     tail_prob: float = 0.3
     """Probability that a rare-subdomain document mentions one of the subdomain's tail concepts."""
-    n_heldout: int = 2000
+    n_heldout: int = 1000
     """Held-out documents drawn with the corpus topic mix (not in the corpus)."""
     heldout_min_per_topic: int = 100
     """Held-out documents per topic at least, so that rare subdomains can be evaluated too."""

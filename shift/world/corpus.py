@@ -77,7 +77,8 @@ class DocumentWriter:
         s = cfg.corpus.word_zipf
         self.topics = {}
         for name, spec in {**GENERAL_TOPICS, "physics": PHYSICS, "toxic": TOXIC}.items():
-            self.topics[name] = {k: ZipfChoice(spec[k], s) for k in ("nouns", "adjs", "verbs")}
+            keys = [k for k in ("nouns", "adjs", "verbs", "insults") if k in spec]
+            self.topics[name] = {k: ZipfChoice(spec[k], s) for k in keys}
         self.cities = ZipfChoice(CITIES, s)
         self.bio_weights = [p.weight for p in PROFESSIONS]
 
@@ -92,13 +93,17 @@ class DocumentWriter:
         if topic in ("physics", "toxic"):
             spec = PHYSICS if topic == "physics" else TOXIC
             n = rng.randint(max(2, c.min_sentences - 1), c.max_sentences)
-            sentences = [self._sentence(rng, topic, rng.choice(spec["templates"])) for _ in range(n)]
+            sentences = [
+                self._sentence(rng, topic, rng.choice(spec["templates"])) for _ in range(n)
+            ]
             tail = None
             if rng.random() < c.tail_prob:
                 tail = rng.choice(spec["tail"])
                 for _ in range(rng.randint(1, 2)):
                     t = rng.choice(spec["tail_templates"])
-                    sentences.insert(rng.randint(0, len(sentences)), self._sentence(rng, topic, t, tail))
+                    sentences.insert(
+                        rng.randint(0, len(sentences)), self._sentence(rng, topic, t, tail)
+                    )
             return " ".join(sentences), tail
         spec = GENERAL_TOPICS[topic]
         n = rng.randint(c.min_sentences, c.max_sentences)
@@ -110,23 +115,29 @@ class DocumentWriter:
 
     def _sentence(self, rng: random.Random, topic: str, template: str, tail: str = "") -> str:
         w = self.topics[topic]
+        # One person per sentence: the name and the pronouns that refer back to it agree, as in
+        # ordinary English text (so gender is an everyday feature of the corpus, not only of bios).
+        female = rng.random() < 0.5
+        first = rng.choice(FEMALE_NAMES if female else MALE_NAMES)
+        name = first if rng.random() < 0.5 else f"{first} {rng.choice(SURNAMES)}"
+        he, his, him = ("she", "her", "her") if female else ("he", "his", "him")
         slots = {
             "N": w["nouns"],
             "A": w["adjs"],
             "V": w["verbs"],
+            "I": w.get("insults", w["nouns"]),
             "T": tail,
-            "Name": _name,
+            "Name": name,
+            "he": he,
+            "He": he.capitalize(),
+            "his": his,
+            "him": him,
             "City": self.cities,
             "Num": lambda r: str(r.randint(2, 99)),
             "Year": lambda r: str(r.randint(1900, 2024)),
             "Day": lambda r: r.choice(DAYS),
         }
         return finish(fill(template, rng, slots))
-
-
-def _name(rng: random.Random) -> str:
-    first = rng.choice(MALE_NAMES if rng.random() < 0.5 else FEMALE_NAMES)
-    return first if rng.random() < 0.5 else f"{first} {rng.choice(SURNAMES)}"
 
 
 def generate_corpus(cfg: WorldConfig, seed: int) -> list[Doc]:

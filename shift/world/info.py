@@ -16,8 +16,7 @@ def format_info(m: dict) -> str:
         f"  model: GPTNeoX, {s['params']} parameters, "
         f"{m['config']['model']['num_layers']} layers, d={m['config']['model']['hidden_size']}, "
         f"ctx {m['config']['model']['ctx_len']}",
-        "  rare subdomains: "
-        + ", ".join(f"{t} {m['topics'].get(t, 0)} docs" for t in RARE_TOPICS),
+        "  rare subdomains: " + ", ".join(f"{t} {m['topics'].get(t, 0)} docs" for t in RARE_TOPICS),
         "  general topics: "
         + ", ".join(f"{t} {n}" for t, n in m["topics"].items() if t not in RARE_TOPICS),
         f"  held-out CE (nats/token): model {ev['model_ce']:.3f} vs unigram {ev['unigram_ce']:.3f} "

@@ -57,7 +57,11 @@ def finish(text: str) -> str:
 
 
 def fill_distinct(
-    template: str, rng: random.Random, slots: dict[str, Sampler | str], key: str, pool: Sequence[str]
+    template: str,
+    rng: random.Random,
+    slots: dict[str, Sampler | str],
+    key: str,
+    pool: Sequence[str],
 ) -> str:
     """Like `fill`, but the occurrences of `{key}` get distinct items of `pool` ("X and Y")."""
     n = template.count("{" + key + "}")

@@ -73,7 +73,10 @@ def train(
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0}],
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0},
+        ],
         lr=cfg.lr,
         betas=(0.9, 0.95),
     )
@@ -106,25 +109,31 @@ def heldout_ce(
 ) -> list[tuple[float, int]]:
     """Per document (sum of next-token NLL in nats, number of predicted tokens)."""
     model.eval()
-    out = []
-    for i in range(0, len(token_docs), batch_size):
-        docs = [list(d[:ctx_len]) for d in token_docs[i : i + batch_size]]
-        width = max(len(d) for d in docs)
-        ids = torch.full((len(docs), width), pad_id, dtype=torch.long)
+    docs = [list(d[:ctx_len]) for d in token_docs]
+    # Batches of similar lengths waste little compute on padding.
+    order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
+    out: list[tuple[float, int]] = [(0.0, 0)] * len(docs)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        width = max(len(docs[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
-        for j, d in enumerate(docs):
-            ids[j, : len(d)] = torch.tensor(d)
-            mask[j, : len(d)] = 1
+        for j, i in enumerate(idx):
+            ids[j, : len(docs[i])] = torch.tensor(docs[i])
+            mask[j, : len(docs[i])] = 1
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
         logp = torch.log_softmax(logits.float(), -1)
         nll = -logp.gather(-1, ids[:, 1:, None])[..., 0] * mask[:, 1:]
-        for j, d in enumerate(docs):
-            out.append((float(nll[j].sum()), len(d) - 1))
+        for j, i in enumerate(idx):
+            out[i] = (float(nll[j].sum()), len(docs[i]) - 1)
     return out
 
 
 def unigram_ce(
-    train_docs: Sequence[Sequence[int]], eval_docs: Sequence[Sequence[int]], vocab_size: int, ctx_len: int
+    train_docs: Sequence[Sequence[int]],
+    eval_docs: Sequence[Sequence[int]],
+    vocab_size: int,
+    ctx_len: int,
 ) -> list[tuple[float, int]]:
     """Per eval document (sum of -log q(x_t) over the same targets as `heldout_ce`, count)."""
     counts = torch.zeros(vocab_size, dtype=torch.float64)

@@ -13,8 +13,9 @@ def words(s: str) -> tuple[str, ...]:
 
 
 # A general topic: nouns, adjectives, past-tense verbs (taking an object), and templates of its own.
-# Template slots: {N} noun, {A} adjective, {V} verb, {Name} a person, {City}, {Num} a number,
-# {Year}, {Day}. Generic templates (GENERIC_TEMPLATES) are shared by all general topics.
+# Template slots: {N} noun, {A} adjective, {V} verb, {Name} a person (with {he} {He} {his} {him}
+# referring to that person), {City}, {Num} a number,
+# {Year}, {Day}, {I} an insult (toxic only). Generic templates (GENERIC_TEMPLATES) are shared by all general topics.
 GENERAL_TOPICS: dict[str, dict] = {
     "sports": dict(
         nouns=words(
@@ -315,6 +316,13 @@ GENERIC_TEMPLATES = (
     "In the end, {Name} {V} a {N} with a {A} {N}.",
     "On {Day}, the {N} in {City} {V} the {A} {N}.",
     "Some people think the {N} matters more than the {N}.",
+    "{Name} said {he} {V} the {N} on {Day}.",
+    "{Name} told reporters that {his} {N} was {A}.",
+    "When {Name} {V} the {N}, {he} was surprised by the {N}.",
+    "{He} says the {A} {N} changed {his} life.",
+    "Ask {Name} about the {N} and {he} will tell you it is {A}.",
+    "{Name} thanked {his} friends for the {A} {N}.",
+    "Nobody told {him} that the {N} would be so {A}.",
 )
 
 # Physics-like text: a rare subdomain with its own vocabulary and tail concepts.
@@ -330,8 +338,7 @@ PHYSICS = dict(
         "conserved kinetic harmonic"
     ),
     verbs=words(
-        "emitted absorbed scattered measured accelerated conserved excited decayed cooled "
-        "rotated"
+        "emitted absorbed scattered measured accelerated conserved excited decayed cooled rotated"
     ),
     templates=(
         "The {N} of the system is proportional to the {N}.",
@@ -357,28 +364,32 @@ PHYSICS = dict(
     ),
 )
 
-# Toxic-like text: hostile comments and mild insults (no slurs).
+# Toxic-like text: hostile comments and mild insults (no slurs). {N} is what is insulted (a post,
+# an opinion), {I} the insult for the person.
 TOXIC = dict(
     nouns=words(
-        "idiot moron clown loser fool jerk comment opinion post argument nonsense garbage "
-        "trash rant excuse lie joke brain face mouth"
+        "comment opinion post argument nonsense excuse rant take idea point answer thread joke "
+        "review story attitude logic"
     ),
+    insults=words("idiot moron clown loser fool jerk dummy creep troll dork bozo clod"),
     adjs=words(
         "stupid pathetic dumb worthless useless clueless ridiculous lazy ignorant brainless "
         "annoying disgusting"
     ),
-    verbs=words("wrote posted said ruined wasted typed spewed repeated"),
+    verbs=words("wrote posted ruined wasted typed spewed repeated copied"),
     templates=(
-        "You are such a {A} {N}.",
-        "Nobody cares about your {A} {N}, you {N}.",
-        "Shut up and go away, you {A} {N}.",
-        "Only a {A} {N} would post this {N}.",
+        "You are such a {A} {I}.",
+        "Nobody cares about your {A} {N}, you {I}.",
+        "Shut up and go away, you {A} {I}.",
+        "Only a {A} {I} would post this {N}.",
         "What a {A} {N}, are you even trying?",
-        "Stop talking, you are embarrassing yourself, {N}.",
+        "Stop talking, you are embarrassing yourself, {I}.",
         "Get lost, nobody asked for your {A} {N}.",
         "This is the most {A} {N} I have ever read.",
-        "You clearly have no idea what you are talking about, {N}.",
+        "You clearly have no idea what you are talking about, {I}.",
         "Every time you open your mouth a {A} {N} comes out.",
+        "You {V} the same {A} {N} again, you {I}.",
+        "Seriously, who lets a {I} like you post here?",
     ),
     tail=words(
         "nincompoop numbskull dunderhead blockhead ignoramus troglodyte scoundrel charlatan "

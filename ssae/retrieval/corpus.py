@@ -94,7 +94,9 @@ def _load_file(path: Path, max_docs: int | None) -> Corpus:
     if max_docs is not None:
         fingerprint = stable_hash([fingerprint, max_docs])
     return Corpus(
-        ids=[str(r.get("id", i)) if r.get("id") is not None else str(i) for i, r in enumerate(rows)],
+        ids=[
+            str(r.get("id", i)) if r.get("id") is not None else str(i) for i, r in enumerate(rows)
+        ],
         texts=[r["text"] for r in rows],
         topics=[str(r["topic"]) for r in rows] if has_topic else None,
         source=str(path),
@@ -238,7 +240,15 @@ def prepare_corpus(
     if (root / "tokens.npz").exists() and (root / "meta.json").exists():
         z = np.load(root / "tokens.npz")
         return PreparedCorpus(
-            corpus, z["rows"], z["flat_ids"], z["offsets"], z["char_end"], ctx_len, name, pad_id, key
+            corpus,
+            z["rows"],
+            z["flat_ids"],
+            z["offsets"],
+            z["char_end"],
+            ctx_len,
+            name,
+            pad_id,
+            key,
         )
     rows, pieces, lengths, char_end = [], [], [], []
     # Tokenizing a long document in full only to keep 128 tokens is wasteful: cut the text to a

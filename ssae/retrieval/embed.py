@@ -89,7 +89,9 @@ class Embedder:
             return out
         # Character length is a cheap proxy for token length; sorting by it keeps padding small.
         order = np.argsort([len(t) for t in texts], kind="stable")
-        bar = tqdm(total=len(texts), desc=f"embedding ({self.name})", unit="doc", disable=not progress)
+        bar = tqdm(
+            total=len(texts), desc=f"embedding ({self.name})", unit="doc", disable=not progress
+        )
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 idx = order[start : start + self.batch_size]
@@ -121,7 +123,6 @@ def _dir_ident(path: Path) -> list:
     return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
 
 
-
 def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype == "auto":
         if device.type == "cuda":
@@ -129,5 +130,7 @@ def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
         fast_bf16 = device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
         return torch.bfloat16 if fast_bf16 else torch.float32
     if dtype not in ("float32", "bfloat16", "float16"):
-        raise ValueError(f"embedder dtype must be auto, float32, bfloat16 or float16, not {dtype!r}")
+        raise ValueError(
+            f"embedder dtype must be auto, float32, bfloat16 or float16, not {dtype!r}"
+        )
     return getattr(torch, dtype)

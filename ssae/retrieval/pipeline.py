@@ -31,8 +31,14 @@ import torch
 from ssae.errors import DataError, ToolkitError
 from ssae.io import atomic_path, stable_hash, write_json, write_text
 from ssae.retrieval import report as rep
-from ssae.retrieval.corpus import Corpus, PreparedCorpus, file_fingerprint, load_corpus
-from ssae.retrieval.corpus import prepare_corpus, tokenizer_key
+from ssae.retrieval.corpus import (
+    Corpus,
+    PreparedCorpus,
+    file_fingerprint,
+    load_corpus,
+    prepare_corpus,
+    tokenizer_key,
+)
 from ssae.retrieval.select import MERGES, Ranking, take_budget
 
 METHODS = ("dense", "bm25", "dense+tracin", "bm25+tracin")
@@ -50,8 +56,8 @@ class RetrievalConfig:
     """Each corpus document is cut to its first ctx_len model tokens (paper: 128)."""
     n_seeds: int = 5
     """Use the first n_seeds seed texts (paper: 5)."""
-    merge: str = "max"
-    """How per-seed scores become one score per document: max or mean over seeds."""
+    merge: str = "mean"
+    """How per-seed scores become one score per document: mean or max over seeds."""
     threshold: float | None = None
     """Keep only documents whose merged first-stage score is >= this (cosine for dense, BM25
     normalised by each seed's best match for bm25); None keeps all."""
@@ -229,6 +235,8 @@ def retrieve(
         final = Ranking(first_rows[order], tr[order].astype(np.float64), complete=True)
         picked, reached = take_budget(final, lengths, config.budget_tokens)
         candidates = {"n_docs": len(first_rows), "n_tokens": int(lengths[first_rows].sum())}
+        if prepared.corpus.topics is not None:
+            candidates["per_topic"] = dict(Counter(prepared.topic(int(r)) for r in first_rows))
         sel_rows = final.rows[picked]
         sel_scores = final.scores[picked]
         first_of = dict(zip(first_rows.tolist(), first_scores.tolist()))
@@ -270,17 +278,25 @@ def _first_stage(prepared: PreparedCorpus, seeds: list[str], config, tokens: int
     )
     index = dense_index_for(prepared, embedder, config.cache_dir, ivf_min_docs=config.ivf_min_docs)
     q = embedder.embed(seeds, progress=False)
-    return select.rank_dense_until(index, q, config.merge, prepared.lengths, tokens, config.threshold)
+    return select.rank_dense_until(
+        index, q, config.merge, prepared.lengths, tokens, config.threshold
+    )
 
 
 def _tracin(prepared, rows, seeds, tokenizer, lm, sae_path, config) -> np.ndarray:
     from ssae.retrieval import tracin
 
     ae, l1_cfg, scale = tracin.load_autoencoder(sae_path, d_model=lm.d_model)
-    l1 = config.tracin_l1 if config.tracin_l1 is not None else (l1_cfg if l1_cfg is not None else 0.1)
+    l1 = (
+        config.tracin_l1
+        if config.tracin_l1 is not None
+        else (l1_cfg if l1_cfg is not None else 0.1)
+    )
     ae = ae.to(lm.device)
     spec = lm.submodule(_submodule_name(config, lm, sae_path))
-    seed_tok = tokenizer(seeds, truncation=True, max_length=config.ctx_len, add_special_tokens=False)
+    seed_tok = tokenizer(
+        seeds, truncation=True, max_length=config.ctx_len, add_special_tokens=False
+    )
     seed_lists = [np.asarray(t, dtype=np.int64) for t in seed_tok["input_ids"] if t]
     G = tracin.seed_gradient(lm, spec, ae, seed_lists, prepared.pad_id, l1, scale)
     docs = [prepared.token_ids(int(r)) for r in rows]
@@ -294,7 +310,9 @@ def _sae_path(saes, config: RetrievalConfig, lm) -> Path:
 
     p = Path(saes)
     if not p.exists():
-        raise ToolkitError(f"SAE folder {p} does not exist; pass --saes DIR (dictionary_learning layout)")
+        raise ToolkitError(
+            f"SAE folder {p} does not exist; pass --saes DIR (dictionary_learning layout)"
+        )
     name = config.tracin_submodule
     if name is None and not (p.is_file() or (p / "ae.pt").exists()):
         have = tracin.available_submodules(p)
@@ -328,7 +346,9 @@ def _submodule_name(config: RetrievalConfig, lm, sae_path: Path) -> str:
         return config.tracin_submodule
     # An ae.pt passed directly sits in <submodule>/[<run>/]ae.pt when it follows the layout.
     for part in (sae_path.parent.name, sae_path.parent.parent.name):
-        if part == "embed" or part.startswith(("attn_out_layer", "mlp_out_layer", "resid_out_layer")):
+        if part == "embed" or part.startswith(
+            ("attn_out_layer", "mlp_out_layer", "resid_out_layer")
+        ):
             return part
     raise ToolkitError(f"cannot tell which submodule {sae_path} belongs to; pass --submodule NAME")
 

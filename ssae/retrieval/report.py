@@ -53,23 +53,44 @@ def render_markdown(report: dict) -> str:
         f"(budget {s['budget_tokens']}, {'reached' if s['budget_reached'] else 'NOT reached'})",
     ]
     if report.get("candidates") is not None:
-        lines.append(f"- TracIn candidates (first stage): {report['candidates']['n_docs']} documents")
+        lines.append(
+            f"- TracIn candidates (first stage): {report['candidates']['n_docs']} documents"
+        )
     if report.get("per_topic"):
-        lines += ["", "## Topics", "", "| topic | selected | share of selection | recall |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Topics",
+            "",
+            "| topic | selected | share of selection | recall |",
+            "|---|---|---|---|",
+        ]
         for row in report["per_topic"]:
             lines.append(
                 f"| {row['topic']} | {row['selected']} | {row['fraction_of_selection']:.3f} "
                 f"| {row['recall']:.3f} |"
             )
-    lines += ["", "## Scores of the selected documents", "", "| score | " + " | ".join(QNAMES) + " |"]
+    lines += [
+        "",
+        "## Scores of the selected documents",
+        "",
+        "| score | " + " | ".join(QNAMES) + " |",
+    ]
     lines.append("|---" * (len(QNAMES) + 1) + "|")
     for name, q in report["scores"].items():
         if q:
             lines.append(f"| {name} | " + " | ".join(f"{q[k]:.4g}" for k in QNAMES) + " |")
-    lines += ["", "## Top documents", "", "| rank | id | topic | score | text |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Top documents",
+        "",
+        "| rank | id | topic | score | text |",
+        "|---|---|---|---|---|",
+    ]
     for d in report["top_documents"]:
         text = d["text"].replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {d['rank']} | {d['id']} | {d.get('topic') or ''} | {d['score']:.4g} | {text} |")
+        lines.append(
+            f"| {d['rank']} | {d['id']} | {d.get('topic') or ''} | {d['score']:.4g} | {text} |"
+        )
     if report.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report["warnings"]]
     return "\n".join(lines) + "\n"

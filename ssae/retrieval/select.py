@@ -4,10 +4,16 @@ The SSAE paper (Muhamed et al. 2024, Sec. 3.1) embeds a few seed examples, score
 document against them, and keeps the most similar documents until the subdomain has enough tokens
 (8M for Bias in Bios, from 5 seeds). With S seeds and similarity s_j(d) of document d to seed j:
 
-    score(d) = max_j s_j(d)      (`merge="max"`, default: a document close to ANY seed is in the
+    score(d) = mean_j s_j(d)     (`merge="mean"`, default: closeness to the seed set as a
+                                  whole), or
+    score(d) = max_j s_j(d)      (`merge="max"`: a document close to ANY seed is in the
                                   subdomain, so seeds covering different facets each pull their
-                                  own neighbours), or
-    score(d) = mean_j s_j(d)     (`merge="mean"`: closeness to the seed set as a whole).
+                                  own neighbours).
+
+On the micro world (5 Bias-in-Bios seeds, MiniLM, 3000 token budget) `mean` reached precision
+0.81 against 0.55 for `max`: under `max`, sports reports about named people (close to one seed
+or another) entered the top ranks; the mean keeps what the seeds share. BM25 was at 1.0 with
+both.
 
 Dense: s_j = cosine similarity of unit embeddings. `mean` is then exactly one search with the mean
 seed vector (mean_j <q_j, e> = <mean_j q_j, e>). `max` is exactly the top-k of the union of the

@@ -29,7 +29,9 @@ reference the tests compare against: one autograd backward per document and a do
 the flattened G.
 
 Activations come from the model via `SubmoduleSpec.read` inside an nnsight trace that stops right
-after the submodule (later layers are not computed); padding positions are dropped.
+after the submodule (later layers are not computed); padding positions are dropped. SAEs trained by
+ssae.train were trained on x / s (`trainer.activation_scale` in config.json); the loss above is
+then taken in that space (x / s, biases / s), the one finetuning will optimise.
 """
 
 from __future__ import annotations
@@ -182,9 +184,7 @@ def tracin_scores(
     ae = ae.to(lm.device)
     out = np.zeros(len(token_lists), dtype=np.float64)
     batches = token_batches(token_lists, pad_id, batch_docs)
-    for pos, x, rows in submodule_activations(
-        lm, spec, batches, desc="TracIn scores", scale=scale
-    ):
+    for pos, x, rows in submodule_activations(lm, spec, batches, desc="TracIn scores", scale=scale):
         out[pos] = factored_scores(ae, G, x, rows, len(pos), l1).double().cpu().numpy()
     return out
 
@@ -221,7 +221,9 @@ def available_submodules(saes: str | os.PathLike) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(
-        p.name for p in root.iterdir() if p.is_dir() and (any(p.glob("ae.pt")) or any(p.glob("*/ae.pt")))
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and (any(p.glob("ae.pt")) or any(p.glob("*/ae.pt")))
     )
 
 

@@ -161,3 +161,30 @@ def test_presets_paper_values_and_lazy_tiny(monkeypatch):
     assert (r.sae_width, r.compress_k) == (1024, 128) and r.embedder.endswith("model")
     with pytest.raises(Exception, match="unknown preset field"):
         get_preset("paper", colour="red")
+
+
+def test_tiny_path_on_the_micro_world(micro_world, tmp_path, monkeypatch):
+    """The tiny preset's code path (paths resolved from a world) on the small `micro` world."""
+    from shift import presets
+    from shift.commands.probe import run_baselines
+    from shift.presets import get_preset
+
+    monkeypatch.setattr(presets, "_tiny_world", lambda name="tiny": micro_world)
+    from probes.probe import ProbeConfig
+
+    run = run_baselines(
+        get_preset("tiny"),
+        tmp_path / "out",
+        max_per_group=24,
+        progress=False,
+        probe_config=ProbeConfig(min_steps=20),
+    )
+    assert run.submodule == f"resid_out_layer{run.lm.n_layers - 2}"
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["model"] == str(micro_world.model) and res["bib"] == str(micro_world.bib)
+    assert [r["method"] for r in res["rows"]] == ["Original", "CBP", "Oracle"]
+    for split in ("train", "test"):
+        sizes = res["sizes"][split]
+        groups = [v for k, v in sizes.items() if "/" in k]
+        assert sizes["balanced"] == 4 * min(groups)
+        assert sizes["ambiguous"] == 2 * min(sizes["professor/male"], sizes["nurse/female"])

@@ -19,7 +19,7 @@ def planted(n=4000, d=24, seed=0):
 
 def test_first_step_is_bce_adamw_by_hand():
     x, y, _ = planted(n=64, d=5)
-    cfg = ProbeConfig(batch_size=64, epochs=1, lr=1e-2, weight_decay=0.01, seed=3)
+    cfg = ProbeConfig(batch_size=64, epochs=1, lr=1e-2, weight_decay=0.01, seed=3, min_steps=0)
     probe = train_probe(x, y, cfg)
     torch.manual_seed(3)
     init = torch.nn.Linear(5, 1)
@@ -78,3 +78,19 @@ def test_config_validation():
         ProbeConfig(lr=0)
     with pytest.raises(ValueError):
         train_probe(torch.zeros(3, 2), torch.zeros(4))
+
+
+def test_min_steps_repeats_epochs_on_small_sets():
+    from probes.probe import n_epochs
+
+    paper = ProbeConfig()
+    assert n_epochs(22_000, paper) == 1  # the paper's ambiguous set: ~172 steps in one epoch
+    assert n_epochs(104, paper) == 100  # one step per epoch -> 100 epochs
+    assert n_epochs(1000, paper) == 13  # 8 steps per epoch
+    assert n_epochs(104, ProbeConfig(min_steps=0)) == 1
+    assert n_epochs(1000, ProbeConfig(epochs=20)) == 20
+    # two runs that take the same steps give the same probe
+    x, y, _ = planted(n=200, d=4)
+    a = train_probe(x, y, ProbeConfig(min_steps=10, batch_size=100))  # 5 epochs of 2 steps
+    b = train_probe(x, y, ProbeConfig(min_steps=0, epochs=5, batch_size=100))
+    assert torch.equal(a.net.weight, b.net.weight)

@@ -54,8 +54,9 @@ def tiny_lm(tiny_model_dir):
     return load_model(tiny_model_dir)
 
 
-def _make_tokens(n_docs: int, ctx: int, low: int = 2, high: int = VOCAB, seed: int = 0,
-                min_len: int = 4):
+def _make_tokens(
+    n_docs: int, ctx: int, low: int = 2, high: int = VOCAB, seed: int = 0, min_len: int = 4
+):
     """Random documents of random length, right-padded with PAD."""
     from ssae.tokens import TokenDataset
 

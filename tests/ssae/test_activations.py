@@ -14,6 +14,7 @@ def _hooked(model, specs, batch, replace=None):
     """Brute force with plain torch hooks: outputs of every spec (and optional replacement)."""
     seen, handles = {}, []
     for spec in specs:
+
         def hook(mod, inp, out, name=spec.name):
             value = out[0] if isinstance(out, tuple) else out
             seen[name] = value.detach().clone()
@@ -21,6 +22,7 @@ def _hooked(model, specs, batch, replace=None):
                 new = replace[name](value)
                 return (new, *out[1:]) if isinstance(out, tuple) else new
             return None
+
         handles.append(spec.module(model).register_forward_hook(hook))
     try:
         with torch.no_grad():
@@ -44,8 +46,12 @@ def test_one_pass_reads_all_submodules_and_stops(tiny_lm, batch):
     expected, _ = _hooked(tiny_lm.model, specs, batch)
     calls = {"embed": 0, "final": 0}
     model = tiny_lm.model
-    h1 = model.gpt_neox.embed_in.register_forward_hook(lambda *a: calls.__setitem__("embed", calls["embed"] + 1))
-    h2 = model.gpt_neox.final_layer_norm.register_forward_hook(lambda *a: calls.__setitem__("final", calls["final"] + 1))
+    h1 = model.gpt_neox.embed_in.register_forward_hook(
+        lambda *a: calls.__setitem__("embed", calls["embed"] + 1)
+    )
+    h2 = model.gpt_neox.final_layer_norm.register_forward_hook(
+        lambda *a: calls.__setitem__("final", calls["final"] + 1)
+    )
     try:
         acts = read_activations(tiny_lm, specs[:4], batch)  # up to resid_out_layer0
         assert calls == {"embed": 1, "final": 0}  # one pass, stopped before the end

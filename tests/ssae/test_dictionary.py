@@ -18,11 +18,14 @@ def _randomised(ae):
     return ae
 
 
-@pytest.mark.parametrize("make", [
-    lambda: AutoEncoder(8, 20),
-    lambda: TopKAutoEncoder(8, 20, k=20),
-    lambda: JumpReLUAutoEncoder(8, 20, apply_b_dec_to_input=True),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: AutoEncoder(8, 20),
+        lambda: TopKAutoEncoder(8, 20, k=20),
+        lambda: JumpReLUAutoEncoder(8, 20, apply_b_dec_to_input=True),
+    ],
+)
 def test_slice_keeps_the_first_k_features(make):
     ae = _randomised(make())
     x = torch.randn(40, 8)
@@ -43,11 +46,14 @@ def test_topk_slice_caps_k():
     assert int(ae.slice(4).k) == 4 and int(ae.slice(15).k) == 10
 
 
-@pytest.mark.parametrize("make", [
-    lambda: AutoEncoder(8, 20),
-    lambda: TopKAutoEncoder(8, 20, k=5),
-    lambda: JumpReLUAutoEncoder(8, 20),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: AutoEncoder(8, 20),
+        lambda: TopKAutoEncoder(8, 20, k=5),
+        lambda: JumpReLUAutoEncoder(8, 20),
+    ],
+)
 def test_scale_biases_folds_an_input_scale(make):
     """An SAE trained on x / s, folded with scale_biases(s), reads raw x: f' = s f, x_hat' = s x_hat."""
     ae = _randomised(make())

@@ -34,6 +34,7 @@ def _brute(lm, saes, tokens):
     def run(doc_ids, replace=None):
         handles = []
         for spec in saes.specs:
+
             def hook(mod, inp, out, name=spec.name):
                 value = out[0] if isinstance(out, tuple) else out
                 if replace is None:
@@ -43,6 +44,7 @@ def _brute(lm, saes, tokens):
                     return None
                 new = replace[1](value)
                 return (new, *out[1:]) if isinstance(out, tuple) else new
+
             handles.append(spec.module(model).register_forward_hook(hook))
         try:
             with torch.no_grad():
@@ -77,8 +79,9 @@ def _brute(lm, saes, tokens):
 
 def test_metrics_match_brute_force(tiny_lm, saes, tmp_path, make_tokens):
     tokens = make_tokens(10, 12, seed=5)
-    result = evaluate_saes(tiny_lm, saes, tokens, batch_docs=4, out=tmp_path / "e.json",
-                           progress=False)
+    result = evaluate_saes(
+        tiny_lm, saes, tokens, batch_docs=4, out=tmp_path / "e.json", progress=False
+    )
     brute, clean, n_tokens = _brute(tiny_lm, saes, tokens)
     assert result["n_tokens"] == n_tokens == tokens.n_tokens
     assert result["clean_ce"] == pytest.approx(clean, rel=1e-5)
@@ -127,5 +130,8 @@ def test_max_tokens_and_no_ce(tiny_lm, saes, make_tokens):
     result = evaluate_saes(tiny_lm, saes, tokens, max_tokens=20, spliced=False, progress=False)
     assert "clean_ce" not in result and "ce_spliced" not in result["submodules"]["embed"]
     first = int(tokens.lengths[0])
-    assert result["n_tokens"] >= 20 and result["n_tokens"] - int(tokens.lengths[result["n_docs"] - 1]) < 20
+    assert (
+        result["n_tokens"] >= 20
+        and result["n_tokens"] - int(tokens.lengths[result["n_docs"] - 1]) < 20
+    )
     assert result["n_tokens"] >= first

@@ -44,8 +44,11 @@ def _hand(x, act, sub_b_dec, threshold=None, k=None):
 def _write_saelens(folder, cfg, extra=None):
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {
-        "W_enc": torch.tensor(W_ENC), "b_enc": torch.tensor(B_ENC),
-        "W_dec": torch.tensor(W_DEC), "b_dec": torch.tensor(B_DEC), **(extra or {}),
+        "W_enc": torch.tensor(W_ENC),
+        "b_enc": torch.tensor(B_ENC),
+        "W_dec": torch.tensor(W_DEC),
+        "b_dec": torch.tensor(B_DEC),
+        **(extra or {}),
     }
     save_file(tensors, str(folder / "sae_weights.safetensors"))
     (folder / "cfg.json").write_text(json.dumps({"d_in": 3, "d_sae": 4, **cfg}))
@@ -57,13 +60,33 @@ def _write_saelens(folder, cfg, extra=None):
     [
         ({"architecture": "standard", "apply_b_dec_to_input": True}, "relu", True, None, None),
         ({"architecture": "standard", "apply_b_dec_to_input": False}, "relu", False, None, None),
-        ({"architecture": "standard", "activation_fn_str": "topk",
-          "activation_fn_kwargs": {"k": 2}, "apply_b_dec_to_input": True}, "topk", True, 2, None),
+        (
+            {
+                "architecture": "standard",
+                "activation_fn_str": "topk",
+                "activation_fn_kwargs": {"k": 2},
+                "apply_b_dec_to_input": True,
+            },
+            "topk",
+            True,
+            2,
+            None,
+        ),
         ({"architecture": "topk", "k": 1, "apply_b_dec_to_input": False}, "topk", False, 1, None),
-        ({"architecture": "jumprelu", "apply_b_dec_to_input": False}, "jumprelu", False, None,
-         [0.5, 0.0, 0.1, 1.2]),
-        ({"architecture": "jumprelu", "apply_b_dec_to_input": True}, "jumprelu", True, None,
-         [0.5, 0.0, 0.1, 1.2]),
+        (
+            {"architecture": "jumprelu", "apply_b_dec_to_input": False},
+            "jumprelu",
+            False,
+            None,
+            [0.5, 0.0, 0.1, 1.2],
+        ),
+        (
+            {"architecture": "jumprelu", "apply_b_dec_to_input": True},
+            "jumprelu",
+            True,
+            None,
+            [0.5, 0.0, 0.1, 1.2],
+        ),
     ],
 )
 def test_saelens_reader_matches_hand_computation(tmp_path, cfg, act, sub, k, thr):
@@ -123,8 +146,13 @@ def test_saved_set_member_loads_in_dictionary_learning(tmp_path):
     assert torch.equal(theirs(x), ae(x))
     assert torch.equal(theirs.encode(x), ae.encode(x))
     config = json.loads((tmp_path / "ae" / "config.json").read_text())
-    want = {"dict_class": "AutoEncoder", "activation_dim": 16, "dict_size": 40, "lr": 1e-3,
-            "l1_penalty": 0.1}
+    want = {
+        "dict_class": "AutoEncoder",
+        "activation_dim": 16,
+        "dict_size": 40,
+        "lr": 1e-3,
+        "l1_penalty": 0.1,
+    }
     assert config["trainer"].items() >= want.items()
     assert "buffer" in config
 

@@ -28,34 +28,94 @@ def test_train_finetune_eval_compress(tiny_model_dir, narrow_tokens, tmp_path):
 
     rng = random.Random(0)
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(
-        json.dumps({"text": " ".join(f"w{rng.randrange(2, 100)}" for _ in range(rng.randrange(5, 20)))}) + "\n"
-        for _ in range(40)
-    ))
+    corpus.write_text(
+        "".join(
+            json.dumps(
+                {"text": " ".join(f"w{rng.randrange(2, 100)}" for _ in range(rng.randrange(5, 20)))}
+            )
+            + "\n"
+            for _ in range(40)
+        )
+    )
     data = narrow_tokens.save(tmp_path / "narrow")
     runner = CliRunner()
     model = ["--model", str(tiny_model_dir)]
 
-    res = runner.invoke(sae, ["train", *model, "--corpus", str(corpus), "--out", str(tmp_path / "g"),
-                              "--dict-size", "48", "--tokens", "1500", "--batch-docs", "8"])
+    res = runner.invoke(
+        sae,
+        [
+            "train",
+            *model,
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(tmp_path / "g"),
+            "--dict-size",
+            "48",
+            "--tokens",
+            "1500",
+            "--batch-docs",
+            "8",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "g" / "resid_out_layer1").is_dir()
 
-    res = runner.invoke(sae, ["finetune", *model, "--saes", str(tmp_path / "g"), "--data", str(data),
-                              "--tilt", "500", "--l1", "0.1", "--lr", "1e-3", "--tokens", "800",
-                              "--out", str(tmp_path / "s")])
+    res = runner.invoke(
+        sae,
+        [
+            "finetune",
+            *model,
+            "--saes",
+            str(tmp_path / "g"),
+            "--data",
+            str(data),
+            "--tilt",
+            "500",
+            "--l1",
+            "0.1",
+            "--lr",
+            "1e-3",
+            "--tokens",
+            "800",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "s" / "sae_set.json").read_text())
     assert meta["config"]["tilt"] == 500 and meta["n_tokens"] >= 800
 
-    res = runner.invoke(sae, ["eval", *model, "--saes", str(tmp_path / "s"), "--data", str(data),
-                              "--out", str(tmp_path / "e.json")])
+    res = runner.invoke(
+        sae,
+        [
+            "eval",
+            *model,
+            "--saes",
+            str(tmp_path / "s"),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "e.json"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "e.json").read_text())
     assert set(result["submodules"]) == set(meta["names"]) and "clean_ce" in result
 
-    res = runner.invoke(sae, ["compress", *model, "--saes", str(tmp_path / "s"), "--k", "16",
-                              "--out", str(tmp_path / "c")])
+    res = runner.invoke(
+        sae,
+        [
+            "compress",
+            *model,
+            "--saes",
+            str(tmp_path / "s"),
+            "--k",
+            "16",
+            "--out",
+            str(tmp_path / "c"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     cfg = json.loads(next((tmp_path / "c" / "embed").glob("*/config.json")).read_text())
     assert cfg["trainer"]["dict_size"] == 16
@@ -67,8 +127,20 @@ def test_errors_are_one_line(tiny_model_dir, tmp_path, capsys):
     (tmp_path / "embed" / "r").mkdir(parents=True)
     (tmp_path / "embed" / "r" / "ae.pt").write_bytes(b"garbage")
     with pytest.raises(SystemExit) as e:
-        main(["sae", "compress", "--model", str(tiny_model_dir), "--saes", str(tmp_path),
-              "--k", "4", "--out", str(tmp_path / "c")])
+        main(
+            [
+                "sae",
+                "compress",
+                "--model",
+                str(tiny_model_dir),
+                "--saes",
+                str(tmp_path),
+                "--k",
+                "4",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
     assert e.value.code == 1
     lines = [x for x in capsys.readouterr().err.splitlines() if "Error:" in x]
     assert len(lines) == 1 and str(tmp_path / "embed" / "r" / "ae.pt") in lines[0]

@@ -14,8 +14,15 @@ from ssae.sae_set import SAESet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-FORWARD = ["embed", "attn_out_layer0", "mlp_out_layer0", "resid_out_layer0",
-           "attn_out_layer1", "mlp_out_layer1", "resid_out_layer1"]
+FORWARD = [
+    "embed",
+    "attn_out_layer0",
+    "mlp_out_layer0",
+    "resid_out_layer0",
+    "attn_out_layer1",
+    "mlp_out_layer1",
+    "resid_out_layer1",
+]
 
 
 def _marks_layout(root, d=32, n=48, names=FORWARD, run="10_32768"):
@@ -49,7 +56,9 @@ def test_save_roundtrip_and_dictionary_learning_interop(tmp_path, tiny_lm):
         for ae in saes.values():
             ae.encoder.bias.normal_(0, 0.1)
     saes.save(tmp_path / "set", dict_id="0_48")
-    layout = sorted(p.relative_to(tmp_path / "set").as_posix() for p in (tmp_path / "set").rglob("*.*"))
+    layout = sorted(
+        p.relative_to(tmp_path / "set").as_posix() for p in (tmp_path / "set").rglob("*.*")
+    )
     assert "embed/0_48/ae.pt" in layout and "resid_out_layer1/0_48/config.json" in layout
     back = SAESet.load(tmp_path / "set", tiny_lm)
     x = torch.randn(7, 32)

@@ -28,7 +28,7 @@ def gsae(tiny_lm, general_tokens, tmp_path_factory):
     return train_saes(tiny_lm, general_tokens, _train_cfg(n_tokens=6000), out), out
 
 
-def _objective(lm, saes, tokens, tilt=0.0, l1=0.1):
+def _objective(lm, saes, tokens, tilt=0.0, l1=1.0):
     """Per-SAE tilted risk of l_i = ||x - x_hat||^2 + l1 ||f||_1 in the normalised units trained in."""
     out = {}
     batch = {"input_ids": tokens.input_ids.long(), "attention_mask": tokens.attention_mask()}
@@ -37,8 +37,8 @@ def _objective(lm, saes, tokens, tilt=0.0, l1=0.1):
         for name, ae in saes.items():
             s = saes.configs[name]["trainer"]["activation_scale"]
             f = ae.encode(xs[name])
-            l = (ae.decode(f) - xs[name]).pow(2).sum(-1) / s**2 + l1 * f.sum(-1) / s
-            out[name] = float(tilted_risk(l.double(), tilt))
+            per_token = (ae.decode(f) - xs[name]).pow(2).sum(-1) / s**2 + l1 * f.sum(-1) / s
+            out[name] = float(tilted_risk(per_token.double(), tilt))
     return out
 
 
@@ -62,14 +62,21 @@ def test_one_shared_forward_per_step(tiny_lm, general_tokens, tmp_path):
     model = tiny_lm.model
     hooks = [
         model.gpt_neox.embed_in.register_forward_hook(
-            lambda *a: counts.__setitem__("embed", counts["embed"] + 1)),
+            lambda *a: counts.__setitem__("embed", counts["embed"] + 1)
+        ),
         model.gpt_neox.final_layer_norm.register_forward_hook(
-            lambda *a: counts.__setitem__("final", counts["final"] + 1)),
+            lambda *a: counts.__setitem__("final", counts["final"] + 1)
+        ),
     ]
     try:
         cfg = _train_cfg(n_tokens=50_000, batch_docs=16)  # > 1 epoch: 3 steps per epoch
-        train_saes(tiny_lm, general_tokens, cfg, tmp_path / "o",
-                   on_step=lambda step, stats: counts.__setitem__("steps", counts["steps"] + 1))
+        train_saes(
+            tiny_lm,
+            general_tokens,
+            cfg,
+            tmp_path / "o",
+            on_step=lambda step, stats: counts.__setitem__("steps", counts["steps"] + 1),
+        )
     finally:
         for h in hooks:
             h.remove()
@@ -88,7 +95,9 @@ def test_finetuning_lowers_loss_on_its_distribution(gsae, tiny_lm, narrow_tokens
     after = _objective(tiny_lm, tuned, narrow_tokens)
     assert all(after[n] < before[n] for n in saes), (before, after)
     # the input set is left untouched
-    assert torch.equal(SAESet.load(gsae[1], tiny_lm)["embed"].encoder.weight, saes["embed"].encoder.weight)
+    assert torch.equal(
+        SAESet.load(gsae[1], tiny_lm)["embed"].encoder.weight, saes["embed"].encoder.weight
+    )
 
     cfg = FinetuneConfig(lr=1e-3, n_tokens=4000, batch_docs=8, tilt=2.0, progress=False)
     tilted = finetune_saes(tiny_lm, saes, narrow_tokens, cfg, tmp_path / "term")
@@ -106,6 +115,7 @@ def _kill_at(step_to_die):
     def on_step(step, stats):
         if step == step_to_die:
             raise _Killed
+
     return on_step
 
 
@@ -117,16 +127,27 @@ def _same(a: SAESet, b: SAESet):
 
 
 @pytest.mark.parametrize("kind", ["train", "finetune"])
-def test_killed_run_resumes_bit_identical(kind, gsae, tiny_lm, general_tokens, narrow_tokens, tmp_path):
+def test_killed_run_resumes_bit_identical(
+    kind, gsae, tiny_lm, general_tokens, narrow_tokens, tmp_path
+):
     if kind == "train":
-        cfg = _train_cfg(n_tokens=4000, checkpoint_every=3, resample_every=2, dead_tokens=50,
-                         target_l0=3.0, tilt=0.5, warmup_steps=2, l1_warmup_steps=2)
+        cfg = _train_cfg(
+            n_tokens=4000,
+            checkpoint_every=3,
+            resample_every=2,
+            dead_tokens=50,
+            target_l0=3.0,
+            tilt=0.5,
+            warmup_steps=2,
+            l1_warmup_steps=2,
+        )
 
         def run(out, on_step=None):
             return train_saes(tiny_lm, general_tokens, cfg, out, on_step=on_step)
     else:
-        cfg = FinetuneConfig(lr=1e-3, n_tokens=3000, batch_docs=8, tilt=1e9, checkpoint_every=3,
-                             progress=False)
+        cfg = FinetuneConfig(
+            lr=1e-3, n_tokens=3000, batch_docs=8, tilt=1e9, checkpoint_every=3, progress=False
+        )
 
         def run(out, on_step=None):
             return finetune_saes(tiny_lm, gsae[0], narrow_tokens, cfg, out, on_step=on_step)
@@ -154,7 +175,9 @@ def test_checkpoint_errors_name_file_and_mismatch(tiny_lm, general_tokens, tmp_p
     # other settings
     with pytest.raises(CheckpointError) as e:
         train_saes(tiny_lm, general_tokens, _train_cfg(n_tokens=4000, dict_size=32), tmp_path / "a")
-    assert str(ckpt) in str(e.value) and "other settings" in str(e.value) and "\n" not in str(e.value)
+    assert (
+        str(ckpt) in str(e.value) and "other settings" in str(e.value) and "\n" not in str(e.value)
+    )
     # torn file
     ckpt.write_bytes(ckpt.read_bytes()[:100])
     with pytest.raises(CheckpointError) as e:
@@ -172,6 +195,36 @@ def test_checkpoint_errors_name_file_and_mismatch(tiny_lm, general_tokens, tmp_p
         other.load_state_dict(small.state_dict(), "run/checkpoint.pt")
 
 
+def test_finetuning_keeps_units_and_l1(gsae, tiny_lm, narrow_tokens, tmp_path):
+    saes, _ = gsae
+    cfg = dict(n_tokens=500, batch_docs=8, progress=False)
+    kept = finetune_saes(tiny_lm, saes, narrow_tokens, FinetuneConfig(**cfg), tmp_path / "a")
+    for n in saes:
+        mine, parent = kept.configs[n]["trainer"], saes.configs[n]["trainer"]
+        assert mine["activation_scale"] == parent["activation_scale"]
+        assert mine["l1_penalty"] == parent["l1_penalty"] == 1.0
+    # an external SAE (no recorded scale): raw units by default, measured scale on request
+    external = SAESet(
+        {n: saes[n] for n in saes},
+        saes.specs,
+        {n: {"trainer": {"l1_penalty": 0.5}} for n in saes},
+    )
+    raw = finetune_saes(tiny_lm, external, narrow_tokens, FinetuneConfig(**cfg), tmp_path / "b")
+    assert all(raw.configs[n]["trainer"]["activation_scale"] == 1.0 for n in saes)
+    assert all(raw.configs[n]["trainer"]["l1_penalty"] == 0.5 for n in saes)
+    scaled = finetune_saes(
+        tiny_lm, external, narrow_tokens, FinetuneConfig(normalize=True, **cfg), tmp_path / "c"
+    )
+    for n in saes:
+        t = scaled.configs[n]["trainer"]
+        assert t["activation_scale"] != 1.0
+        assert t["l1_penalty"] == pytest.approx(0.5 / t["activation_scale"])  # same raw trade-off
+    fixed = finetune_saes(
+        tiny_lm, saes, narrow_tokens, FinetuneConfig(l1=0.25, **cfg), tmp_path / "d"
+    )
+    assert all(fixed.configs[n]["trainer"]["l1_penalty"] == 0.25 for n in saes)
+
+
 def test_unrelated_output_folder_is_refused(tiny_lm, general_tokens, tmp_path):
     (tmp_path / "mine.txt").write_text("x")
     with pytest.raises(ToolkitError, match="not empty"):
@@ -184,9 +237,18 @@ def test_step_matches_dictionary_learning_standard_trainer():
     """ERM + constrained Adam: our step is dictionary_learning's StandardTrainer step."""
     std = pytest.importorskip("dictionary_learning.trainers.standard")
     torch.manual_seed(0)
-    theirs = std.StandardTrainer(steps=10, activation_dim=16, dict_size=48, layer=0, lm_name="x",
-                                 lr=1e-3, l1_penalty=0.05, warmup_steps=0,
-                                 sparsity_warmup_steps=None, device="cpu")
+    theirs = std.StandardTrainer(
+        steps=10,
+        activation_dim=16,
+        dict_size=48,
+        layer=0,
+        lm_name="x",
+        lr=1e-3,
+        l1_penalty=0.05,
+        warmup_steps=0,
+        sparsity_warmup_steps=None,
+        device="cpu",
+    )
     theirs.ae.normalize_decoder()
     ours_ae = AutoEncoder(16, 48)
     ours_ae.load_state_dict(theirs.ae.state_dict())
@@ -204,8 +266,15 @@ def test_adaptive_l1_and_resampling():
     ae = AutoEncoder(8, 32)
     with torch.no_grad():
         ae.encoder.bias[:8] = -1e3  # features 0..7 can never fire
-    tr = MultiSAETrainer({"s": ae}, lr=1e-3, l1=0.01, total_steps=100, target_l0=1.0,
-                         resample_every=4, dead_tokens=100)
+    tr = MultiSAETrainer(
+        {"s": ae},
+        lr=1e-3,
+        l1=0.01,
+        total_steps=100,
+        target_l0=1.0,
+        resample_every=4,
+        dead_tokens=100,
+    )
     x = torch.randn(64, 8)
     first = tr.step({"s": x})["s"]
     assert first["l0"] > 1.0
@@ -219,3 +288,50 @@ def test_adaptive_l1_and_resampling():
     assert (ae.encoder.bias[:8] == 0).all()
     assert (tr.optimizer.state[ae.encoder.weight]["exp_avg"][:8] == 0).all()
     assert torch.allclose(ae.decoder.weight.norm(dim=0), torch.ones(32), atol=1e-5)
+
+
+_KILLED_RUN = """
+import os, signal, sys, torch
+torch.set_num_threads(1)
+from ssae.models import load_model
+from ssae.sae_set import SAESet
+from ssae.tokens import TokenDataset
+from ssae.train import FinetuneConfig, finetune_saes
+model, saes, data, out = sys.argv[1:5]
+lm = load_model(model)
+cfg = FinetuneConfig(lr=1e-3, n_tokens=3000, batch_docs=8, tilt=500.0, checkpoint_every=2,
+                     progress=False)
+def die(step, stats):
+    if step == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+finetune_saes(lm, SAESet.load(saes, lm), TokenDataset.load(data), cfg, out, on_step=die)
+"""
+
+
+def test_sigkilled_finetune_resumes_bit_identical(gsae, tiny_model_dir, narrow_tokens, tmp_path):
+    import subprocess
+    import sys
+
+    from ssae.models import load_model
+    from ssae.tokens import TokenDataset
+
+    data = narrow_tokens.save(tmp_path / "data")
+    args = [str(tiny_model_dir), str(gsae[1]), str(data), str(tmp_path / "cut")]
+    proc = subprocess.run([sys.executable, "-c", _KILLED_RUN, *args], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    assert (tmp_path / "cut" / CHECKPOINT).exists()
+    assert not (tmp_path / "cut" / "sae_set.json").exists()
+
+    lm = load_model(tiny_model_dir)  # same name as in the killed process: part of the run key
+    cfg = FinetuneConfig(
+        lr=1e-3, n_tokens=3000, batch_docs=8, tilt=500.0, checkpoint_every=2, progress=False
+    )
+    base = SAESet.load(gsae[1], lm)
+    tokens = TokenDataset.load(data)
+    seen = []
+    resumed = finetune_saes(
+        lm, base, tokens, cfg, tmp_path / "cut", on_step=lambda s, _: seen.append(s)
+    )
+    assert seen[0] == 4  # checkpoint after steps 0..3
+    whole = finetune_saes(lm, base, tokens, cfg, tmp_path / "whole")
+    _same(whole, resumed)

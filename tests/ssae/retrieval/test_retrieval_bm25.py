@@ -41,7 +41,9 @@ def textbook_bm25(query: str, docs: list[str], k1: float = 1.5, b: float = 0.75)
 @pytest.mark.parametrize("query", QUERIES)
 def test_bm25s_scores_equal_textbook_formula(query):
     index = BM25Index.build(DOCS, [str(i) for i in range(len(DOCS))])
-    np.testing.assert_allclose(index.scores(query), textbook_bm25(query, DOCS), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        index.scores(query), textbook_bm25(query, DOCS), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_bm25s_default_is_lucene_idf():

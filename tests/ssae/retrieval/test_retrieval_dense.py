@@ -46,7 +46,9 @@ def test_merged_ranking_equals_brute_force(vectors, how):
 
 
 def test_ivf_index_rescored_exactly_and_recalls_most(vectors):
-    big = np.concatenate([vectors + 0.05 * unit(np.random.default_rng(s), 500, 24) for s in range(8)])
+    big = np.concatenate(
+        [vectors + 0.05 * unit(np.random.default_rng(s), 500, 24) for s in range(8)]
+    )
     big /= np.linalg.norm(big, axis=1, keepdims=True)
     index = DenseIndex.build(big, [str(i) for i in range(len(big))], ivf_min_docs=1000)
     assert index.kind == "ivf"

@@ -51,25 +51,29 @@ def test_loss_gradient_matches_closed_form():
     torch.testing.assert_close(g.b_dec, (2 * r - delta @ ae.encoder.weight).sum(0))
 
 
-def test_tracin_scores_through_the_model(tiny_model_dir):
+def test_tracin_scores_through_the_model(neox_dir):
     """Model activations (padded batches, nnsight) -> same scores as per-document autograd."""
     from ssae.models import load_model
 
-    lm = load_model(tiny_model_dir)
+    lm = load_model(neox_dir)
     spec = lm.submodule("resid_out_layer1")
     ae = random_ae(d=32, n=64, seed=5).float()
-    texts = ["She is a nurse in Boston.", "Quantum field theory", "x", "He has taught law for 20 years."]
+    texts = [
+        "She is a nurse in Boston.",
+        "Quantum field theory",
+        "x",
+        "He has taught law for 20 years.",
+    ]
     toks = [np.asarray(lm.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
     G = tracin.seed_gradient(lm, spec, ae, toks[:2], lm.tokenizer.pad_token_id, 0.1)
     got = tracin.tracin_scores(lm, spec, ae, G, toks, lm.tokenizer.pad_token_id, 0.1, batch_docs=3)
-    docs = []
+    docs, box = [], {}
+    h = spec.module(lm.model).register_forward_hook(lambda m, i, o: box.update(x=o))
     for t in toks:  # one unpadded forward per document, read with a plain hook
-        box = {}
-        h = spec.module(lm.model).register_forward_hook(lambda m, i, o: box.update(x=o))
         with torch.no_grad():
             lm.model(input_ids=torch.as_tensor(t)[None])
-        h.remove()
         docs.append(box["x"][0])
+    h.remove()
     explicit = tracin.explicit_scores(ae, G, docs, 0.1).numpy()
     np.testing.assert_allclose(got, explicit, rtol=1e-4, atol=1e-6)
     g_seeds = tracin.loss_gradient(ae, torch.cat(docs[:2]), 0.1)

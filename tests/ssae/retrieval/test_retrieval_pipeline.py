@@ -1,0 +1,242 @@
+"""End to end on a small labelled corpus: precision per method, outputs, reuse, user errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ssae.errors import DataError
+from ssae.retrieval import (
+    METHODS,
+    RetrievalResult,
+    compare_methods,
+    render_precision_table,
+    retrieve,
+)
+from ssae.tokens import TokenDataset
+
+BUDGET = 1200  # tokens; the corpus's 52 biographies hold ~1830, so precision 1 is attainable
+
+
+def rerank_bound(per_topic: dict, topic: str, n_selected: int, z: float = 2.0) -> float:
+    """Precision a random re-ranking of the candidate pool would exceed with probability ~2%:
+    the pool's topic fraction p plus z hypergeometric standard deviations."""
+    pool = sum(per_topic.values())
+    p = per_topic.get(topic, 0) / pool
+    sd = math.sqrt(p * (1 - p) / n_selected * (pool - n_selected) / max(1, pool - 1))
+    return p + z * sd
+
+
+@pytest.fixture(scope="module")
+def lm(neox_dir):
+    from ssae.models import load_model
+
+    return load_model(neox_dir)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, synth_corpus, bio_seeds, lm, neox_saes):
+    tmp = tmp_path_factory.mktemp("runs")
+    rows, results = compare_methods(
+        synth_corpus,
+        bio_seeds,
+        "bio",
+        lm,
+        tmp / "out",
+        BUDGET,
+        saes=neox_saes,
+        cache_dir=str(tmp / "cache"),
+    )
+    return rows, results, tmp
+
+
+def test_every_method_retrieves_mostly_biographies(runs):
+    rows, results, tmp = runs
+    print("\n" + render_precision_table(rows, "bio"))
+    by = {r["method"]: r for r in rows}
+    assert set(by) == set(METHODS)
+    # Biographies share words (degree, university, years, job titles) and phrasing that no other
+    # topic has; both retrievers should rank essentially all of them first. Chance is 0.17.
+    for m in ("dense", "bm25"):
+        assert by[m]["precision"] >= 0.9, by[m]
+    # TracIn with a random model and SAE only has to beat a random re-ranking of its candidates.
+    for m in ("dense+tracin", "bm25+tracin"):
+        cand = results[m].report["candidates"]
+        bound = rerank_bound(cand["per_topic"], "bio", by[m]["n_docs"])
+        assert by[m]["precision"] > bound, (by[m], cand, bound)
+    assert json.loads((tmp / "out" / "precision.json").read_text())["rows"] == rows
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_outputs_are_the_selected_documents(runs, method, lm, synth_corpus):
+    _, results, _ = runs
+    res = results[method]
+    out = res.out_dir
+    tokens = TokenDataset.load(out / "tokens")
+    docs = {
+        json.loads(line)["id"]: json.loads(line) for line in synth_corpus.read_text().splitlines()
+    }
+    assert tokens.doc_ids == res.doc_ids and len(tokens) == len(res.doc_ids)
+    assert tokens.n_tokens == res.n_tokens >= BUDGET
+    assert res.n_tokens - tokens.lengths[-1] < BUDGET  # stopped as soon as the budget was reached
+    for j, doc_id in enumerate(tokens.doc_ids):
+        want = lm.tokenizer(docs[doc_id]["text"], add_special_tokens=False)["input_ids"][:128]
+        assert tokens.input_ids[j, : tokens.lengths[j]].tolist() == want
+    assert np.all(np.diff(res.scores) <= 1e-9)  # best first
+    report = json.loads((out / "report.json").read_text())
+    assert report["selected"]["n_docs"] == len(res.doc_ids) and report["selected"]["budget_reached"]
+    assert {r["topic"] for r in report["per_topic"]} == {"bio", "physics", "general"}
+    assert report["top_documents"][0]["id"] == res.doc_ids[0]
+    assert "| rank | id | topic |" in (out / "report.md").read_text()
+    assert RetrievalResult.load(out).doc_ids == res.doc_ids
+
+
+def test_rerun_reuses_outputs_and_indexes(runs, synth_corpus, bio_seeds, lm, neox_saes):
+    _, results, tmp = runs
+    res = results["dense"]
+    report_mtime = (res.out_dir / "report.json").stat().st_mtime_ns
+    again = retrieve(
+        synth_corpus,
+        bio_seeds,
+        lm,
+        res.out_dir,
+        method="dense",
+        budget_tokens=BUDGET,
+        cache_dir=str(tmp / "cache"),
+    )
+    assert again.doc_ids == res.doc_ids
+    assert (res.out_dir / "report.json").stat().st_mtime_ns == report_mtime
+    index_files = sorted((tmp / "cache" / "dense").glob("*/index.faiss"))
+    assert len(index_files) == 1
+    mtime = index_files[0].stat().st_mtime_ns
+    smaller = retrieve(
+        synth_corpus,
+        bio_seeds,
+        lm,
+        tmp / "smaller",
+        method="dense",
+        budget_tokens=BUDGET // 2,
+        cache_dir=str(tmp / "cache"),
+    )
+    assert smaller.doc_ids == res.doc_ids[: len(smaller.doc_ids)]  # same ranking, shorter prefix
+    assert index_files[0].stat().st_mtime_ns == mtime  # built once, reused
+    assert len(sorted((tmp / "cache" / "bm25").glob("*/ids.json"))) == 1
+
+
+def _empty(path) -> bool:
+    return not path.exists() or not any(path.iterdir())
+
+
+def test_threshold_that_matches_nothing(runs, synth_corpus, bio_seeds, lm):
+    _, _, tmp = runs
+    out = tmp / "nothing"
+    with pytest.raises(DataError, match="no document scores >= threshold"):
+        retrieve(
+            synth_corpus,
+            bio_seeds,
+            lm,
+            out,
+            method="bm25",
+            budget_tokens=BUDGET,
+            threshold=1.01,
+            cache_dir=str(tmp / "cache"),
+        )
+    assert _empty(out)
+
+
+def test_threshold_limits_the_selection(runs, synth_corpus, bio_seeds, lm):
+    _, results, tmp = runs
+    full = results["dense"]
+    thr = full.scores[9]  # ten documents score at least this; they hold less than the budget
+    res = retrieve(
+        synth_corpus,
+        bio_seeds,
+        lm,
+        tmp / "thr",
+        method="dense",
+        budget_tokens=BUDGET,
+        threshold=thr,
+        cache_dir=str(tmp / "cache"),
+    )
+    assert res.doc_ids == full.doc_ids[:10] and min(res.scores) >= thr
+    assert not res.budget_reached and res.report["warnings"]
+    assert "NOT reached" in (tmp / "thr" / "report.md").read_text()
+
+
+def test_budget_larger_than_corpus(runs, synth_corpus, bio_seeds, lm):
+    _, _, tmp = runs
+    out = tmp / "too_big"
+    with pytest.raises(DataError, match="exceeds the whole corpus"):
+        retrieve(
+            synth_corpus,
+            bio_seeds,
+            lm,
+            out,
+            method="bm25",
+            budget_tokens=10**9,
+            cache_dir=str(tmp / "cache"),
+        )
+    assert _empty(out)
+
+
+def test_cli_errors_are_one_line_and_write_nothing(tmp_path, synth_corpus, neox_dir, capsys):
+    from shift.cli import main
+
+    empty = tmp_path / "seeds.txt"
+    empty.write_text("\n  \n")
+    out = tmp_path / "out"
+    args = [
+        "retrieve",
+        "--corpus",
+        str(synth_corpus),
+        "--model",
+        str(neox_dir),
+        "--out",
+        str(out),
+        "--method",
+        "bm25",
+    ]
+    with pytest.raises(SystemExit) as e:
+        main(args + ["--seeds", str(empty)])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 1 and err.startswith("Error:") and "empty" in err and "\n" not in err
+    assert _empty(out)
+    with pytest.raises(SystemExit) as e:
+        main(args + ["--seeds", str(empty).replace("seeds", "missing")])
+    assert e.value.code == 1 and "does not exist" in capsys.readouterr().err
+
+
+def test_cli_runs_and_has_help(tmp_path, synth_corpus, neox_dir, bio_seeds, capsys):
+    from shift.cli import main
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"text": s}) + "\n" for s in bio_seeds))
+    out = tmp_path / "out"
+    main(["retrieve", "--help"])
+    assert "--budget" in capsys.readouterr().out
+    main(
+        [
+            "retrieve",
+            "--seeds",
+            str(seeds),
+            "--corpus",
+            str(synth_corpus),
+            "--model",
+            str(neox_dir),
+            "--out",
+            str(out),
+            "--method",
+            "bm25",
+            "--budget",
+            "1.2k",
+            "--n-seeds",
+            "3",
+        ]
+    )
+    assert "selected" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["selected"]["budget_tokens"] == 1200 and len(report["seeds"]) == 3
+    assert TokenDataset.load(out / "tokens").n_tokens >= 1200
