@@ -134,10 +134,10 @@ def run_retrieval(seed_texts: list[str], corpus, model, out, saes=None, max_docs
 )
 @click.option(
     "--merge",
-    type=click.Choice(["mean", "max"]),
-    default="mean",
+    type=click.Choice(["auto", "mean", "max"]),
+    default="auto",
     show_default=True,
-    help="How per-seed scores are merged.",
+    help="How per-seed scores are merged (auto: mean for dense, max for bm25).",
 )
 @click.option(
     "--ctx-len",

@@ -211,16 +211,18 @@ def _person_slots(
 def split_sizes(cfg: BibConfig) -> dict[str, dict[str, tuple[int, int]]]:
     """(male, female) counts per split and profession.
 
-    A profession's split has `base` biographies split by its `p_female`; for the SHIFT pair
+    A profession's split has its `weight` share of the split's biographies, divided by its
+    `p_female`; for the SHIFT pair
     professions the split grows until its minority gender has at least `min_group` biographies,
     so that balanced subsets of every pair stay usable.
     """
     pair_names = {name for pair in PAIRS for name in pair}
     sizes: dict[str, dict[str, tuple[int, int]]] = {}
+    total_weight = sum(p.weight for p in PROFESSIONS)
     for k, split in enumerate(SPLITS):
         sizes[split] = {}
         for prof in PROFESSIONS:
-            n = cfg.base_per_profession[k]
+            n = round(cfg.total_per_split[k] * prof.weight / total_weight)
             if prof.name in pair_names:
                 minority = min(prof.p_female, 1 - prof.p_female)
                 n = max(n, math.ceil(cfg.min_group[k] / minority - 1e-9))

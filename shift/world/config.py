@@ -61,8 +61,10 @@ class CorpusConfig:
 class BibConfig:
     """The Bias-in-Bios-schema dataset (train/dev/test parquet files)."""
 
-    base_per_profession: tuple[int, int, int] = (300, 120, 120)
-    """Biographies per profession in (train, dev, test) before the minority-group floor."""
+    total_per_split: tuple[int, int, int] = (50_000, 8_000, 12_000)
+    """Biographies in (train, dev, test), shared out by each profession's BiB-like frequency
+    `Profession.weight` (professor about 30%, nurse 5%), before the minority-group floor. Sized so
+    that the paper's probe recipe (one epoch, batch 128) takes a few dozen steps, as on real BiB."""
     min_group: tuple[int, int, int] = (160, 64, 64)
     """Smallest profession x gender group of the SHIFT pair professions in (train, dev, test);
     a profession's split grows until its minority gender reaches this size."""
@@ -72,7 +74,7 @@ class BibConfig:
     """Probability that the profession's title word reappears after the removed first sentence."""
 
     def __post_init__(self):
-        for name in ("base_per_profession", "min_group"):
+        for name in ("total_per_split", "min_group"):
             v = getattr(self, name)
             if len(v) != 3 or min(v) < 1:
                 raise ValueError(f"{name} needs three positive sizes (train, dev, test)")
@@ -169,7 +171,7 @@ PRESETS: dict[str, WorldConfig] = {
     "micro": WorldConfig(
         preset="micro",
         corpus=CorpusConfig(n_docs=3000, n_heldout=300, heldout_min_per_topic=20),
-        bib=BibConfig(base_per_profession=(50, 24, 24), min_group=(28, 14, 14)),
+        bib=BibConfig(total_per_split=(6_000, 1_500, 1_500), min_group=(28, 14, 14)),
         model=ModelConfig(
             vocab_size=1024, hidden_size=64, num_heads=4, intermediate_size=256, ctx_len=64
         ),

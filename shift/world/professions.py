@@ -41,11 +41,17 @@ class Profession:
     weight: float
     """Relative frequency among all biographies (BiB-like)."""
     employers: tuple[str, ...]
+    """Workplaces (templates; one is chosen per biography)."""
     degrees: tuple[str, ...]
+    """Degrees held (one per biography)."""
     fields: tuple[str, ...]
+    """Fields of study (one per biography)."""
     duties: tuple[str, ...]
+    """Sentence templates about the work; 2-4 distinct ones per biography."""
     specialties: tuple[str, ...]
+    """Fillers of {X}: areas, units, clients, subjects."""
     associations: tuple[str, ...]
+    """Professional bodies a person may belong to."""
     doctor: bool = False
     """Whether "Dr." is a usual title (it carries no gender)."""
 

@@ -56,8 +56,9 @@ class RetrievalConfig:
     """Each corpus document is cut to its first ctx_len model tokens (paper: 128)."""
     n_seeds: int = 5
     """Use the first n_seeds seed texts (paper: 5)."""
-    merge: str = "mean"
-    """How per-seed scores become one score per document: mean or max over seeds."""
+    merge: str = "auto"
+    """How per-seed scores become one score per document: mean or max over seeds; auto is mean
+    for dense and max for bm25 (see ssae.retrieval.select for the measurements behind it)."""
     threshold: float | None = None
     """Keep only documents whose merged first-stage score is >= this (cosine for dense, BM25
     normalised by each seed's best match for bm25); None keeps all."""
@@ -93,8 +94,8 @@ class RetrievalConfig:
     def __post_init__(self):
         if self.method not in METHODS:
             raise ToolkitError(f"unknown retrieval method {self.method!r}; choose from {METHODS}")
-        if self.merge not in MERGES:
-            raise ToolkitError(f"unknown merge {self.merge!r}; choose from {MERGES}")
+        if self.merge not in (*MERGES, "auto"):
+            raise ToolkitError(f"unknown merge {self.merge!r}; choose from {(*MERGES, 'auto')}")
         if self.budget_tokens < 1:
             raise ToolkitError("the token budget must be a positive number of tokens")
         if self.ctx_len < 1 or self.n_seeds < 1:
@@ -105,6 +106,12 @@ class RetrievalConfig:
     @property
     def first_stage(self) -> str:
         return self.method.split("+")[0]
+
+    @property
+    def merge_rule(self) -> str:
+        if self.merge != "auto":
+            return self.merge
+        return "mean" if self.first_stage == "dense" else "max"
 
     @property
     def uses_tracin(self) -> bool:
@@ -217,11 +224,11 @@ def retrieve(
     t0 = time.perf_counter()
     ranking = _first_stage(prepared, seeds, config, need)
     timings["first_stage_s"] = time.perf_counter() - t0
-    picked, reached = take_budget(ranking, lengths, need, config.threshold)
+    picked, _ = take_budget(ranking, lengths, need, config.threshold)
     if len(picked) == 0:
         best = float(ranking.scores[0]) if len(ranking.scores) else float("nan")
         raise DataError(
-            f"no document scores >= threshold {config.threshold} (best {config.merge}-merged "
+            f"no document scores >= threshold {config.threshold} (best {config.merge_rule}-merged "
             f"{config.first_stage} score: {best:.4f}); lower --threshold or check the seeds"
         )
     first_rows, first_scores = ranking.rows[picked], ranking.scores[picked]
@@ -233,7 +240,7 @@ def retrieve(
         timings["tracin_s"] = time.perf_counter() - t0
         order = np.argsort(-tr, kind="stable")
         final = Ranking(first_rows[order], tr[order].astype(np.float64), complete=True)
-        picked, reached = take_budget(final, lengths, config.budget_tokens)
+        picked, _ = take_budget(final, lengths, config.budget_tokens)
         candidates = {"n_docs": len(first_rows), "n_tokens": int(lengths[first_rows].sum())}
         if prepared.corpus.topics is not None:
             candidates["per_topic"] = dict(Counter(prepared.topic(int(r)) for r in first_rows))
@@ -266,7 +273,7 @@ def _first_stage(prepared: PreparedCorpus, seeds: list[str], config, tokens: int
         from ssae.retrieval.bm25 import bm25_index_for
 
         index = bm25_index_for(prepared, config.cache_dir, k1=config.bm25_k1, b=config.bm25_b)
-        return select.rank_bm25(index, seeds, config.merge)
+        return select.rank_bm25(index, seeds, config.merge_rule)
     from ssae.retrieval.dense import dense_index_for
     from ssae.retrieval.embed import Embedder
 
@@ -279,7 +286,7 @@ def _first_stage(prepared: PreparedCorpus, seeds: list[str], config, tokens: int
     index = dense_index_for(prepared, embedder, config.cache_dir, ivf_min_docs=config.ivf_min_docs)
     q = embedder.embed(seeds, progress=False)
     return select.rank_dense_until(
-        index, q, config.merge, prepared.lengths, tokens, config.threshold
+        index, q, config.merge_rule, prepared.lengths, tokens, config.threshold
     )
 
 
@@ -387,6 +394,7 @@ def _report(config, prepared, seeds, rows, scores, first, n_tokens, candidates, 
             "tokenizer": prepared.tokenizer_name,
         },
         "seeds": [s[:300] for s in seeds],
+        "merge": config.merge_rule,
         "selected": {
             "n_docs": len(rows),
             "n_tokens": n_tokens,
@@ -394,7 +402,7 @@ def _report(config, prepared, seeds, rows, scores, first, n_tokens, candidates, 
             "budget_reached": n_tokens >= config.budget_tokens,
         },
         "candidates": candidates,
-        "scores": {f"{config.first_stage} ({config.merge} over seeds)": rep.quantiles(first)},
+        "scores": {f"{config.first_stage} ({config.merge_rule} over seeds)": rep.quantiles(first)},
         "per_topic": None,
         "top_documents": [
             {

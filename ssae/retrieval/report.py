@@ -47,7 +47,7 @@ def render_markdown(report: dict) -> str:
         "",
         f"- corpus: `{c['source']}`, {c['n_docs']} documents, {c['n_tokens']} tokens "
         f"(cut to {report['config']['ctx_len']} tokens)",
-        f"- seeds: {len(report['seeds'])}, merged by {report['config']['merge']}"
+        f"- seeds: {len(report['seeds'])}, merged by {report['merge']}"
         + (f", threshold {report['config']['threshold']}" if report["config"]["threshold"] else ""),
         f"- selected: {s['n_docs']} documents, {s['n_tokens']} tokens "
         f"(budget {s['budget_tokens']}, {'reached' if s['budget_reached'] else 'NOT reached'})",
