@@ -140,16 +140,22 @@ def main() -> None:
         t_per += timed(lambda b=b: per_sae_step(lm, specs, trainers, b), 1)
 
     tokens = sum(n_tok[1:])
+    best_shared = max(n / t for n, t in zip(n_tok[1:], t_shared))
+    best_per = max(n / t for n, t in zip(n_tok[1:], t_per))
     e2e = {
         "shared_tokens_per_s": tokens / sum(t_shared),
         "per_sae_tokens_per_s": tokens / sum(t_per),
-        "shared_s_per_step": statistics.mean(t_shared),
-        "per_sae_s_per_step": statistics.mean(t_per),
+        "ratio": sum(t_per) / sum(t_shared),
+        "shared_best_tokens_per_s": best_shared,
+        "per_sae_best_tokens_per_s": best_per,
+        "ratio_best": best_shared / best_per,
+        "shared_s_per_step": t_shared,
+        "per_sae_s_per_step": t_per,
     }
-    e2e["ratio"] = e2e["shared_tokens_per_s"] / e2e["per_sae_tokens_per_s"]
     print(
-        f"end to end: shared {e2e['shared_tokens_per_s']:.0f} tok/s, per-SAE "
-        f"{e2e['per_sae_tokens_per_s']:.0f} tok/s, ratio {e2e['ratio']:.2f}x"
+        f"end to end: shared {e2e['shared_tokens_per_s']:.0f} tok/s (best step "
+        f"{best_shared:.0f}), per-SAE {e2e['per_sae_tokens_per_s']:.0f} tok/s (best {best_per:.0f})"
+        f", ratio {e2e['ratio']:.2f}x (best steps {e2e['ratio_best']:.2f}x)"
     )
 
     # activation collection alone

@@ -180,12 +180,16 @@ def decoder_matrix(sae: Dictionary) -> torch.Tensor:
 
 
 def token_effects(
-    D: torch.Tensor, clean: State, patch: State, grad: torch.Tensor
+    sae: Dictionary, D: torch.Tensor, clean: State, patch: State, grad: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token effects: features [b, pos, n] and error [b, pos] (module docstring)."""
+    """Per-token effects: features [b, pos, n] and error [b, pos] (module docstring).
+
+    Since e = x - decode(f) and decode is affine, (e_p - e_c) . g = (x_p - x_c) . g minus the
+    sum of the feature effects: the error never has to be decoded.
+    """
     feat = (patch.f - clean.f) * (grad @ D.T)
-    err = ((patch.err - clean.err) * grad).sum(-1)
-    return feat, err
+    total = ((patch.output(sae) - clean.output(sae)) * grad).sum(-1)
+    return feat, total - feat.sum(-1)
 
 
 def _alphas(steps: int) -> list[float]:
@@ -309,6 +313,7 @@ class _Accumulator:
     def add(
         self,
         name: str,
+        sae: Dictionary,
         D: torch.Tensor,
         clean: State,
         patch: State,
@@ -322,9 +327,11 @@ class _Accumulator:
             n, d = D.shape
             df = ((patch.f - clean.f) * mask[..., None]).reshape(-1, n)
             f = ((df.T @ grad.reshape(-1, d)) * D).sum(-1)
-            e = (((patch.err - clean.err) * grad).sum(-1) * mask).sum()
+            # the error effect as in `token_effects`: (x_p - x_c) . g minus the feature effects
+            total = (((patch.output(sae) - clean.output(sae)) * grad).sum(-1) * mask).sum()
+            e = total - f.sum()
         else:
-            feat, err = token_effects(D, clean, patch, grad)
+            feat, err = token_effects(sae, D, clean, patch, grad)
             if self.width is not None and feat.shape[1] != self.width:
                 raise DataError(
                     "aggregation 'none' (one node per position) needs inputs of one length "
@@ -373,13 +380,24 @@ def node_effects(
     batches = list(batches)
     with frozen(lm.model, *saes.values()):
         for batch in tqdm(batches, desc="node effects", disable=not progress, leave=False):
-            clean, mc = encode_states(lm, saes, specs, batch, metric)
-            patch, mp = patch_states(lm, saes, specs, batch, cfg.baseline, clean, metric)
+            # errors are not needed: their effects follow from x and f (`token_effects`)
+            clean, mc = encode_states(lm, saes, specs, batch, metric, errors=False)
+            patch, mp = patch_states(
+                lm, saes, specs, batch, cfg.baseline, clean, metric, errors=False
+            )
             grads = output_gradients(lm, saes, specs, batch, clean, patch, metric, cfg)
             mask = batch["attention_mask"].to(lm.device)
             with torch.no_grad():
                 for s in specs:
-                    acc.add(s.name, Ds[s.name], clean[s.name], patch[s.name], grads[s.name], mask)
+                    acc.add(
+                        s.name,
+                        saes[s.name],
+                        Ds[s.name],
+                        clean[s.name],
+                        patch[s.name],
+                        grads[s.name],
+                        mask,
+                    )
             acc.n += batch_size(batch)
             m_clean += float(mc.sum())
             if mp is not None:

@@ -31,7 +31,8 @@ class State:
     """Features [b, pos, n] and error [b, pos, d] of one submodule (or broadcastable means)."""
 
     f: torch.Tensor
-    err: torch.Tensor
+    err: torch.Tensor | None
+    """None when not computed (node effects need only f and x, see `circuits.effects`)."""
     x: torch.Tensor | None = None
     """The activation itself when it was observed (equal to decode(f) + err)."""
 
@@ -67,13 +68,19 @@ def encode_states(
     specs: list[SubmoduleSpec],
     batch: dict,
     metric: Metric | None = None,
+    errors: bool = True,
 ) -> tuple[dict[str, State], torch.Tensor | None]:
-    """Clean states of `specs` on `batch` and the metric per example (no gradients)."""
+    """Clean states of `specs` on `batch` and the metric per example (no gradients).
+
+    Without `errors` the error is not computed (it costs a decode per submodule)."""
     states: dict[str, State] = {}
 
     def observer(name: str):
         def fn(x: torch.Tensor) -> None:
-            f, err = saes[name].features_and_error(x)
+            if errors:
+                f, err = saes[name].features_and_error(x)
+            else:
+                f, err = saes[name].encode(x), None
             states[name] = State(f, err, x)
 
         return fn
@@ -110,23 +117,23 @@ def patch_states(
     baseline: Baseline,
     clean: dict[str, State],
     metric: Metric | None = None,
+    errors: bool = True,
 ) -> tuple[dict[str, State], torch.Tensor | None]:
     """Patch states (broadcastable against the clean ones) and, for `patch`, the patch metric."""
     if baseline.kind == "patch":
-        return encode_states(lm, saes, specs, patch_batch(batch), metric)
+        return encode_states(lm, saes, specs, patch_batch(batch), metric, errors)
     out = {}
     for s in specs:
         c = clean[s.name]
         if baseline.kind == "zero":
-            out[s.name] = State(
-                c.f.new_zeros(1, 1, c.f.shape[-1]), c.err.new_zeros(1, 1, c.err.shape[-1])
-            )
+            d = saes[s.name].activation_dim
+            out[s.name] = State(c.f.new_zeros(1, 1, c.f.shape[-1]), c.f.new_zeros(1, 1, d))
         else:
             if s.name not in baseline.means:
                 raise DataError(f"mean baseline has no means for submodule {s.name}")
             mean = baseline.means[s.name]
             out[s.name] = State(
-                mean.f.to(c.f).reshape(1, 1, -1), mean.err.to(c.err).reshape(1, 1, -1)
+                mean.f.to(c.f).reshape(1, 1, -1), mean.err.to(c.f).reshape(1, 1, -1)
             )
     return out, None
 

@@ -177,7 +177,7 @@ def _context(cfg: RunConfig, quiet: bool) -> Context:
 
     overrides = {"model": cfg.model, "bib": cfg.bib_path, "saes": cfg.saes, "corpus": cfg.corpus}
     preset = get_preset(cfg.preset, **overrides)
-    if cfg.model is None and cfg.preset != "tiny":
+    if cfg.model is None and cfg.preset == "paper":
         _fail_fast_offline(str(preset.model))
     preset = preset.resolve()
     lm = load_model(preset.model, device=_device(cfg.device))
@@ -269,6 +269,7 @@ def _stage_saes(ctx: Context) -> Path | None:
 
     ft = FinetuneConfig(
         lr=preset.finetune_lr, l1=preset.finetune_l1, tilt=cfg.tilt, seed=cfg.seed,
+        n_tokens=preset.extra.get("finetune_tokens"),
         batch_docs=preset.extra.get("finetune_batch_docs", 16),
     )
     inputs = {"gsae": ctx.keys["gsae"], "retrieve": ctx.keys["retrieve"], "finetune": ft.fingerprint()}

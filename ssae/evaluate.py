@@ -24,7 +24,12 @@ from collections.abc import Callable
 import torch
 from tqdm.auto import tqdm
 
-from ssae.activations import next_token_loss, read_activations, run_with_edits
+from ssae.activations import (
+    next_token_loss,
+    read_activations,
+    read_activations_and_logits,
+    run_with_edits,
+)
 from ssae.errors import DataError
 from ssae.io import write_json
 from ssae.models import LoadedModel
@@ -70,13 +75,16 @@ def evaluate_saes(
                 "attention_mask": tokens.attention_mask(rows)[:, :width].to(lm.device),
             }
             keep = batch["attention_mask"].bool()
-            acts = read_activations(lm, specs, batch, stop=not spliced)
+            if spliced:
+                acts, clean_logits = read_activations_and_logits(lm, specs, batch)
+                _add_ce(ce["clean"], clean_logits, batch)
+            else:
+                acts = read_activations(lm, specs, batch)
             for n in saes:
                 x = acts[n][keep]
                 f = saes[n].encode(x)
                 acc[n].add(x, f, saes[n].decode(f))
             if spliced:
-                _add_ce(ce["clean"], run_with_edits(lm, batch), batch)
                 for n in saes:
                     ae = saes[n]
                     for kind, edit in (("sae", ae.forward), ("zero", torch.zeros_like)):

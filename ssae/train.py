@@ -37,6 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ssae.activations import read_activations
+from ssae.dictionary import AutoEncoder
 from ssae.errors import CheckpointError, DataError, ToolkitError
 from ssae.io import stable_hash, torch_load, torch_save
 from ssae.models import LoadedModel, SubmoduleSpec
@@ -244,13 +245,18 @@ def _fit_run(
     on_step: Callable[[int, dict], None] | None,
 ) -> SAESet:
     _check_tokens(lm, tokens)
+    wrong = {n: type(d).__name__ for n, d in saes.items() if not isinstance(d, AutoEncoder)}
+    if wrong:
+        raise ToolkitError(
+            f"training and finetuning support ReLU AutoEncoder dictionaries only; got {wrong}"
+        )
     specs = saes.specs
     key = stable_hash(
         {
             "kind": kind,
             "cfg": cfg.fingerprint(),
             "model": lm.name,
-            "data": [len(tokens), tokens.n_tokens, tokens.ctx_len, stable_hash(tokens.lengths)],
+            "data": _digest({"input_ids": tokens.input_ids, "lengths": tokens.lengths}),
             "init": None if fresh else {n: _digest(saes[n].state_dict()) for n in saes},
             "parents": None if fresh else {n: _trained_with(saes, n) for n in saes},
         }
@@ -465,7 +471,7 @@ def _completed(out_dir: Path, key: str, lm: LoadedModel) -> SAESet | None:
     marker = out_dir / SET_FILE
     if not marker.exists():
         return None
-    saes = SAESet.load(out_dir, lm)
+    saes = SAESet.load(out_dir, lm, device=lm.device)
     if not saes.meta.get("complete"):
         return None
     if saes.meta.get("key") != key:

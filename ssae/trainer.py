@@ -9,8 +9,8 @@ with every decoder column kept at unit norm, as in dictionary_learning's Constra
 gradient component parallel to each column is removed before the Adam step and the columns are
 renormalised after it (otherwise the L1 penalty could be evaded by shrinking f and growing W_dec).
 
-All SAEs share one Adam optimiser; their losses are summed, and since no parameter is shared the
-sum is the same as separate optimisation. Schedules: linear learning-rate warm-up, optional linear
+All SAEs share one Adam optimiser (one fused update over all parameters); since no parameter is
+shared this is the same as optimising each SAE separately. Schedules: linear learning-rate warm-up, optional linear
 decay at the end, linear warm-up of lambda. Optional adaptive L1 steers each SAE towards a target
 L0 with a multiplicative controller, lambda <- lambda * clip((L0 / target)^rate, 0.8, 1.25).
 
@@ -119,14 +119,15 @@ class MultiSAETrainer:
             group["lr"] = lr
         l1_scale = self.l1_scale_at(step)
         self.optimizer.zero_grad(set_to_none=True)
-        total = None
         stats: dict[str, dict[str, float]] = {}
         fired = {}
         for name in self.saes:
             x = xs[name]
             losses, sq, f = self.per_token_losses(name, x, l1_scale)
             loss = self.objective(losses)
-            total = loss if total is None else total + loss
+            # no parameter is shared, so backward per SAE equals backward of the sum, and only
+            # one SAE's [N, n] activations are alive at a time
+            loss.backward()
             with torch.no_grad():
                 active = f > 0
                 fired[name] = active.any(0)
@@ -136,7 +137,6 @@ class MultiSAETrainer:
                     "l0": float(active.sum(-1).float().mean()),
                     "l1_coef": self.l1[name],
                 }
-        total.backward()
         self._constrain_gradients()
         self.optimizer.step()
         with torch.no_grad():

@@ -91,8 +91,8 @@ def test_circuit_annotation_and_picture(world, tmp_path):
         [world["batch"]],
         world["metric"],
         steps=4,
-        node_threshold=0.05,
-        edge_threshold=0.01,
+        node_threshold=0.02,
+        edge_threshold=0.005,
         progress=False,
     )
     texts = world["bib"].hard_text.tolist()[:40]

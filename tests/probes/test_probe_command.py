@@ -153,7 +153,7 @@ def test_presets_paper_values_and_lazy_tiny(monkeypatch):
         model, bib, corpus = "/w/model", "/w/bib", "/w/corpus"
 
     calls = []
-    monkeypatch.setattr(presets, "_tiny_world", lambda name="tiny": calls.append(1) or FakeWorld)
+    monkeypatch.setattr(presets, "_world", lambda name: calls.append(1) or FakeWorld)
     t = get_preset("tiny", model="/mine")
     assert not calls  # nothing is built before resolve()
     r = t.resolve()
@@ -169,7 +169,7 @@ def test_tiny_path_on_the_micro_world(micro_world, tmp_path, monkeypatch):
     from shift.commands.probe import run_baselines
     from shift.presets import get_preset
 
-    monkeypatch.setattr(presets, "_tiny_world", lambda name="tiny": micro_world)
+    monkeypatch.setattr(presets, "_world", lambda name: micro_world)
     from probes.probe import ProbeConfig
 
     run = run_baselines(

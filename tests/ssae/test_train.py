@@ -23,9 +23,8 @@ def _train_cfg(**kw):
 
 @pytest.fixture(scope="module")
 def gsae(tiny_lm, general_tokens, tmp_path_factory):
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("gsae") / "set"
-    return train_saes(tiny_lm, general_tokens, _train_cfg(n_tokens=6000), out), out
+    return train_saes(tiny_lm, general_tokens, _train_cfg(n_tokens=6000, threads=1), out), out
 
 
 def _objective(lm, saes, tokens, tilt=0.0, l1=1.0):
@@ -231,6 +230,10 @@ def test_unrelated_output_folder_is_refused(tiny_lm, general_tokens, tmp_path):
         train_saes(tiny_lm, general_tokens, _train_cfg(), tmp_path)
     with pytest.raises(ToolkitError, match="invalid SAE training settings: lr"):
         TrainConfig(lr=-1)
+    with pytest.raises(ToolkitError, match="ReLU AutoEncoder dictionaries only"):
+        finetune_saes(
+            tiny_lm, SAESet.identity(tiny_lm), general_tokens, FinetuneConfig(), tmp_path / "i"
+        )
 
 
 def test_step_matches_dictionary_learning_standard_trainer():
