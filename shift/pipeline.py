@@ -422,7 +422,7 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
             labels=cfg.labels,
         )
         save_graph(graph, d / "circuit.json")
-        title = f"{ctx.lm.name.split('/')[-1]} Bias in Bios classifier - {cfg.method_label}"
+        title = f"Bias in Bios classifier circuit ({cfg.preset} preset, {cfg.method_label})"
         render_circuit(graph, d / "circuit.svg", title=title)
         render_circuit(graph, d / "circuit.png", title=title)
 
@@ -464,7 +464,7 @@ def _fill(ctx: Context, circuit_dir: Path) -> dict | None:
 def _stage_skyline(ctx: Context, saes_dir: Path | None, circuit_dir: Path) -> Path:
     from probes.probe import load_probe
     from shift.ablation import parse_feature_ids
-    from shift.skyline import feature_set, rank_features, sweep
+    from shift.skyline import rank_features, sweep
 
     cfg = ctx.cfg
     manual = Path(cfg.features_file).read_text().splitlines() if cfg.features_file else None
@@ -494,7 +494,6 @@ def _stage_skyline(ctx: Context, saes_dir: Path | None, circuit_dir: Path) -> Pa
             "sweep": [asdict(p) for p in points],
         })
         _plot_sweep(points, best_k, d / "skyline.png", cfg.method_label)
-        del feature_set
         return {"k": best_k}
 
     stage = ctx.runner.run("skyline", inputs, fn)
