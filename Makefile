@@ -28,8 +28,7 @@ graphviz:
 	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
 
 demo: $(BIN)/.runtime graphviz
-	$(BIN)/shift world build --preset tiny
-	$(BIN)/shift world info --preset tiny
+	$(BIN)/shift run --dataset bib --sae ssae --preset tiny --out runs/demo
 
 test: $(BIN)/.testenv graphviz
 	$(BIN)/python -m pytest -q tests

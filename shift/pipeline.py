@@ -86,6 +86,9 @@ class RunConfig:
     """Examples used for node effects (ambiguous set for the circuit, balanced for gender)."""
     ig_steps: int = 10
     """Integrated-gradient steps."""
+    ig_mode: str = "joint"
+    """`joint` (all submodules interpolated together: (steps+1) passes in all) or
+    `per_submodule` (Marks et al.'s code: steps passes per submodule, ~10x slower)."""
     node_threshold: float = 0.1
     """Node threshold of the plotted circuit."""
     edge_threshold: float = 0.01
@@ -353,7 +356,9 @@ def _stage_retrieve(ctx: Context, gsae_dir: Path) -> Path:
     )
     seeds = _seed_texts(ctx)
     inputs = {"config": asdict(rc), "seeds": seeds, "corpus": str(preset.corpus),
-              "model": ctx.model_key, "gsae": ctx.keys["gsae"]}
+              "model": ctx.model_key}
+    if rc.uses_tracin:  # only TracIn reads the general SAEs
+        inputs["gsae"] = ctx.keys["gsae"]
 
     def fn(d: Path) -> dict:
         res = retrieve(str(preset.corpus), seeds, ctx.lm, d / "retrieval", rc, saes=gsae_dir)
@@ -396,7 +401,7 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
     cfg, n = ctx.cfg, ctx.cfg.circuit_examples
     inputs = {
         "saes": ctx.keys["saes"], "variant": cfg.sae, "compress_k": ctx.preset.compress_k,
-        "probes": ctx.keys["probes"], "n": n, "steps": cfg.ig_steps,
+        "probes": ctx.keys["probes"], "n": n, "steps": cfg.ig_steps, "ig_mode": cfg.ig_mode,
         "node_threshold": cfg.node_threshold, "edge_threshold": cfg.edge_threshold,
         "labels": Path(cfg.labels).read_text() if cfg.labels else None,
     }
@@ -414,8 +419,8 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         batches = _labelled_batches(ctx.lm, train.select(amb), train.profession[amb], 16, max_len)
         circuit = compute_circuit(
             ctx.lm, dict(saes), batches, metric, method="ig", steps=cfg.ig_steps,
-            node_threshold=cfg.node_threshold, edge_threshold=cfg.edge_threshold,
-            baseline=baseline,
+            ig_mode=cfg.ig_mode, node_threshold=cfg.node_threshold,
+            edge_threshold=cfg.edge_threshold, baseline=baseline,
         )
         graph = annotate_circuit(
             circuit.graph, ctx.lm, dict(saes), data=train.select(train.balanced[: 4 * n]),
@@ -431,7 +436,7 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         gbatches = _labelled_batches(ctx.lm, train.select(bal), train.gender[bal], 16, max_len)
         gender = compute_circuit(
             ctx.lm, dict(saes), gbatches, metric, method="ig", steps=cfg.ig_steps,
-            baseline=baseline, edges=False,
+            ig_mode=cfg.ig_mode, baseline=baseline, edges=False,
         )
         save_file({k: v.contiguous().float() for k, v in gender.effects.features.items()},
                   str(d / "gender_effects.safetensors"))
@@ -439,7 +444,8 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
             from circuits.states import compute_means
 
             means = compute_means(ctx.lm, dict(saes), gbatches, list(saes))
-            save_file({k: v.contiguous().float() for k, v in means.items()}, str(d / "means.safetensors"))
+            save_file({k: v.f.reshape(-1).contiguous().float() for k, v in means.items()},
+                      str(d / "means.safetensors"))
         return {"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
 
     stage = ctx.runner.run("circuit", inputs, fn)
@@ -630,7 +636,8 @@ def _report(ctx, rows, shift_rows, circuit_dir, skyline_dir, sae_eval, t_start) 
         "stage_keys": ctx.keys,
     }
     write_report(out, table, extra, sections)
-    return {"rows": table, "k": selection["k"], "timings": timings, "markdown": markdown_table(table)}
+    return {"rows": table, "k": selection["k"], "timings": timings, "cached": ctx.runner.cached,
+            "markdown": markdown_table(table)}
 
 
 def _sae_eval_md(result: dict) -> str:

@@ -189,7 +189,7 @@ def _tiny() -> Preset:
         compress_k=128,
         retrieval_budget_tokens=20_000,
         finetune_lr=1e-3,
-        extra={"gsae_tokens": 150_000, "finetune_tokens": 150_000},
+        extra={"gsae_tokens": 120_000, "finetune_tokens": 60_000},
     )
 
 

@@ -44,6 +44,8 @@ class StageRunner:
     quiet: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent per stage in this run (0.0 for cached ones)."""
+    cached: list[str] = field(default_factory=list)
+    """Stages found finished and skipped in this run."""
 
     def run(self, name: str, inputs: dict[str, Any], fn: Callable[[Path], dict | None]) -> Stage:
         key = stable_hash({"stage": name, **inputs})
@@ -51,6 +53,7 @@ class StageRunner:
         done = d / "DONE.json"
         if done.exists() and name not in self.force:
             self.timings[name] = self.timings.get(name, 0.0)
+            self.cached.append(name)
             self._say(f"[{name}] cached ({d})")
             return Stage(name, key, d, cached=True)
         if done.exists():

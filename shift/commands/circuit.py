@@ -139,7 +139,7 @@ def make_metric(spec: str, reads: str | None):
     type=click.Choice(["per_submodule", "joint"]),
     default="per_submodule",
     show_default=True,
-    help="IG path: all submodules together, or one at a time.",
+    help="IG path: one submodule at a time (Marks et al.) or all together (faster).",
 )
 @click.option(
     "--baseline",

@@ -38,6 +38,9 @@ from shift.pipeline import DATASETS, SAE_VARIANTS, STAGES, RunConfig
 @click.option("--circuit-examples", default=128, show_default=True, type=int,
               help="Examples for node effects.")
 @click.option("--ig-steps", default=10, show_default=True, type=int, help="Integrated-gradient steps.")
+@click.option("--ig-mode", default="joint", show_default=True,
+              type=click.Choice(["joint", "per_submodule"]),
+              help="IG interpolation: all submodules together, or one at a time (Marks et al.).")
 @click.option("--max-per-group", default=None, type=int,
               help="Cap on each profession x gender group per split (quick runs).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")

@@ -171,7 +171,7 @@ PRESETS: dict[str, WorldConfig] = {
     "micro": WorldConfig(
         preset="micro",
         corpus=CorpusConfig(n_docs=3000, n_heldout=300, heldout_min_per_topic=20),
-        bib=BibConfig(total_per_split=(6_000, 1_500, 1_500), min_group=(28, 14, 14)),
+        bib=BibConfig(total_per_split=(6_000, 1_500, 1_500), min_group=(40, 40, 40)),
         model=ModelConfig(
             vocab_size=1024, hidden_size=64, num_heads=4, intermediate_size=256, ctx_len=64
         ),

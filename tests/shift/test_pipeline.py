@@ -1,0 +1,117 @@
+"""`shift run` end to end on the micro world: every stage, the report, resuming, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shift.cli import main
+from shift.pipeline import RunConfig, run_pipeline
+from ssae.errors import ToolkitError
+
+# Small enough for CI (the micro world is built once per session by the fixture).
+FAST = dict(preset="micro", max_k=20, circuit_examples=32, ig_steps=4)
+
+
+@pytest.fixture(scope="module")
+def ssae_run(micro_world, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    return out, run_pipeline(RunConfig(sae="ssae", out=out, **FAST), quiet=True)
+
+
+def test_report_has_every_row_and_artifact(ssae_run):
+    out, result = ssae_run
+    methods = [r["method"] for r in result["rows"]]
+    assert methods == ["Original", "CBP", "SSAE SHIFT", "SSAE SHIFT + retrain", "Oracle"]
+    for r in result["rows"]:
+        for key in ("profession_acc", "gender_acc", "worst_group_acc"):
+            assert 0.0 <= r[key] <= 1.0
+        assert r["worst_group_acc"] <= r["profession_acc"] + 1e-9 or r["method"] == "CBP"
+    saved = json.loads((out / "results.json").read_text())
+    assert [r["method"] for r in saved["rows"]] == methods
+    assert 1 <= saved["k"] <= FAST["max_k"] and len(saved["features"]) == saved["k"]
+    assert set(saved["timings_s"]) >= {"probes", "gsae", "retrieve", "ssae", "circuit", "skyline"}
+    assert saved["config"]["sae"] == "ssae" and saved["sae_eval"]["submodules"]
+    md = (out / "results.md").read_text()
+    assert "| SSAE SHIFT |" in md and "circuit.svg" in md
+    svg = (out / "circuit.svg").read_text()
+    assert "<svg" in svg and "probe" in svg
+    assert (out / "circuit.png").stat().st_size > 1000 and (out / "skyline.png").exists()
+
+
+def test_ablation_moves_gender_towards_chance_and_keeps_profession(ssae_run):
+    """The chosen SHIFT edit: the Original probe's gender accuracy moves towards 50% while its
+    profession accuracy stays within noise of the unedited classifier (balanced test set,
+    160 examples: one standard error of an accuracy near 0.7 is ~0.036)."""
+    _, result = ssae_run
+    rows = {r["method"]: r for r in result["rows"]}
+    orig, edited = rows["Original"], rows["SSAE SHIFT"]
+    assert abs(edited["gender_acc"] - 0.5) <= abs(orig["gender_acc"] - 0.5) + 0.04
+    assert edited["profession_acc"] >= orig["profession_acc"] - 0.11
+
+
+def test_killed_run_resumes_without_redoing_finished_stages(ssae_run, tmp_path, monkeypatch):
+    """A run that dies in the skyline stage keeps every finished stage: the rerun skips them."""
+    import shift.skyline
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    cfg = RunConfig(sae="ssae", out=tmp_path / "a", **{**FAST, "max_k": 7})
+    monkeypatch.setattr(shift.skyline, "sweep", boom)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(cfg, quiet=True)
+    monkeypatch.undo()
+    result = run_pipeline(cfg, quiet=True)
+    assert set(result["cached"]) >= {"probes", "gsae", "retrieve", "ssae", "circuit"}
+    assert "skyline" not in result["cached"]
+    again = run_pipeline(cfg, quiet=True)
+    assert set(again["cached"]) >= {"probes", "gsae", "circuit", "skyline", "shift"}
+    assert again["rows"] == result["rows"]
+
+
+def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
+    gsae = run_pipeline(RunConfig(sae="comp-gsae", out=tmp_path / "g", **FAST), quiet=True)
+    assert {"probes", "gsae"} <= set(gsae["cached"])
+    assert [r["method"] for r in gsae["rows"]][2:4] == ["Comp. GSAE SHIFT", "Comp. GSAE SHIFT + retrain"]
+    neurons = run_pipeline(RunConfig(sae="neurons", out=tmp_path / "n", **FAST), quiet=True)
+    assert [r["method"] for r in neurons["rows"]] == ["Original", "CBP", "Neuron skyline", "Oracle"]
+
+
+def test_manual_feature_file(ssae_run, tmp_path):
+    good = tmp_path / "features.txt"
+    good.write_text("resid_out_layer2/3\n# a comment\nmlp_out_layer1/7\n")
+    result = run_pipeline(RunConfig(sae="ssae", out=tmp_path / "m", features_file=str(good), **FAST),
+                          quiet=True)
+    assert result["k"] == 2
+    bad = tmp_path / "bad.txt"
+    bad.write_text("resid_out_layer2/99999\n")
+    with pytest.raises(ToolkitError, match="does not exist: resid_out_layer2 has 256 features"):
+        run_pipeline(RunConfig(sae="ssae", out=tmp_path / "b", features_file=str(bad), **FAST),
+                     quiet=True)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--sae", "bogus", "--preset", "micro"], "unknown --sae 'bogus'"),
+        (["run", "--dataset", "imdb", "--preset", "micro"], "unknown dataset 'imdb'"),
+        (["run", "--preset", "huge"], "unknown preset 'huge'"),
+        (["bench", "--saes", "gsae,nope", "--preset", "micro"], "unknown SAE variant"),
+    ],
+)
+def test_bad_input_is_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_paper_preset_offline_names_tiny(monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SystemExit):
+        main(["run", "--dataset", "bib", "--sae", "ssae"])
+    err = capsys.readouterr().err
+    assert "--preset tiny" in err and "Traceback" not in err
