@@ -42,14 +42,18 @@ def parse_feature_ids(lines: Sequence[str], saes: Mapping[str, Dictionary]) -> F
         if not sep or not idx.isdigit():
             raise ToolkitError(f"feature id {line!r} is not of the form SUBMODULE/INDEX")
         if name not in saes:
-            raise ToolkitError(f"feature {line!r}: no SAE for submodule {name!r}; have {sorted(saes)}")
+            raise ToolkitError(
+                f"feature {line!r}: no SAE for submodule {name!r}; have {sorted(saes)}"
+            )
         if int(idx) >= saes[name].dict_size:
             raise ToolkitError(
                 f"feature {line!r} does not exist: {name} has {saes[name].dict_size} features"
             )
         chosen.setdefault(name, []).append(int(idx))
     if not chosen:
-        raise ToolkitError("the feature file names no features (expected lines like resid_out_layer3/117)")
+        raise ToolkitError(
+            "the feature file names no features (expected lines like resid_out_layer3/117)"
+        )
     return {k: torch.tensor(sorted(set(v))) for k, v in chosen.items()}
 
 
@@ -136,7 +140,12 @@ class AblationEvaluator:
             for spec in layer_specs:
                 if spec.name in features:
                     x = spec.read(nn)
-                    spec.write(nn, ablate(self.saes[spec.name], x, features[spec.name], self.fill.get(spec.name)))
+                    spec.write(
+                        nn,
+                        ablate(
+                            self.saes[spec.name], x, features[spec.name], self.fill.get(spec.name)
+                        ),
+                    )
                 if spec.name == self.probe_spec.name:
                     holder["x"] = spec.read(nn)
             tracer.stop()

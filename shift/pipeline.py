@@ -31,12 +31,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from shift.presets import Preset, get_preset
+from shift.stages import StageRunner
 from ssae.errors import ToolkitError
 from ssae.io import stable_hash, write_json
 from ssae.models import LoadedModel, load_model
 from ssae.sae_set import SAESet
-from shift.presets import Preset, get_preset
-from shift.stages import StageRunner
 
 SAE_VARIANTS = ("gsae", "ssae", "comp-gsae", "comp-ssae", "neurons")
 DATASETS = ("bib",)
@@ -104,16 +104,22 @@ class RunConfig:
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
-            raise ToolkitError(f"unknown dataset {self.dataset!r}; available: {', '.join(DATASETS)}")
+            raise ToolkitError(
+                f"unknown dataset {self.dataset!r}; available: {', '.join(DATASETS)}"
+            )
         if self.sae not in SAE_VARIANTS:
-            raise ToolkitError(f"unknown --sae {self.sae!r}; choose one of {', '.join(SAE_VARIANTS)}")
+            raise ToolkitError(
+                f"unknown --sae {self.sae!r}; choose one of {', '.join(SAE_VARIANTS)}"
+            )
         if self.max_k < 1 or self.circuit_examples < 1 or self.ig_steps < 1:
             raise ToolkitError("--max-k, --circuit-examples and --ig-steps must be >= 1")
         if self.tilt < 0:
             raise ToolkitError("--tilt must be >= 0 (0 is ERM)")
         unknown = set(self.force) - set(STAGES)
         if unknown:
-            raise ToolkitError(f"--force names unknown stages {sorted(unknown)}; stages: {', '.join(STAGES)}")
+            raise ToolkitError(
+                f"--force names unknown stages {sorted(unknown)}; stages: {', '.join(STAGES)}"
+            )
         self.out = Path(self.out)
 
     @property
@@ -199,8 +205,9 @@ def _bib_key(preset: Preset, cfg: RunConfig) -> str:
     src = Path(str(preset.bib))
     files = sorted(src.rglob("*")) if src.is_dir() else [src] if src.exists() else []
     content = [file_fingerprint(f) for f in files if f.is_file()] or str(preset.bib)
-    return stable_hash({"bib": content, "professions": cfg.professions,
-                        "max_per_group": cfg.max_per_group})
+    return stable_hash(
+        {"bib": content, "professions": cfg.professions, "max_per_group": cfg.max_per_group}
+    )
 
 
 def _fail_fast_offline(model: str) -> None:
@@ -244,8 +251,12 @@ def _stage_probes(ctx: Context) -> list[dict]:
 
     def fn(d: Path) -> dict:
         run = run_baselines(
-            ctx.preset, out=d, max_per_group=ctx.cfg.max_per_group, device=str(ctx.lm.device),
-            probe_config=probe_cfg, lm=ctx.lm,
+            ctx.preset,
+            out=d,
+            max_per_group=ctx.cfg.max_per_group,
+            device=str(ctx.lm.device),
+            probe_config=probe_cfg,
+            lm=ctx.lm,
         )
         write_json(d / "rows.json", [r.row() for r in run.rows])
         return {}
@@ -271,11 +282,18 @@ def _stage_saes(ctx: Context) -> Path | None:
     from ssae.train import FinetuneConfig, finetune_saes
 
     ft = FinetuneConfig(
-        lr=preset.finetune_lr, l1=preset.finetune_l1, tilt=cfg.tilt, seed=cfg.seed,
+        lr=preset.finetune_lr,
+        l1=preset.finetune_l1,
+        tilt=cfg.tilt,
+        seed=cfg.seed,
         n_tokens=preset.extra.get("finetune_tokens"),
         batch_docs=preset.extra.get("finetune_batch_docs", 16),
     )
-    inputs = {"gsae": ctx.keys["gsae"], "retrieve": ctx.keys["retrieve"], "finetune": ft.fingerprint()}
+    inputs = {
+        "gsae": ctx.keys["gsae"],
+        "retrieve": ctx.keys["retrieve"],
+        "finetune": ft.fingerprint(),
+    }
 
     def fn(d: Path) -> dict:
         gsae = SAESet.load(gsae_dir, ctx.lm, names=preset.submodule_names)
@@ -305,8 +323,12 @@ def _stage_gsae(ctx: Context) -> Path:
         batch_docs=preset.extra.get("gsae_batch_docs", 16),
     )
     corpus = load_corpus(str(preset.corpus))
-    inputs = {"model": ctx.model_key, "corpus": corpus.fingerprint, "train": tc.fingerprint(),
-              "ctx_len": preset.ctx_len}
+    inputs = {
+        "model": ctx.model_key,
+        "corpus": corpus.fingerprint,
+        "train": tc.fingerprint(),
+        "ctx_len": preset.ctx_len,
+    }
 
     def fn(d: Path) -> dict:
         tokens = TokenDataset.from_texts(
@@ -335,14 +357,6 @@ def _sae_folder(source: str) -> Path:
         ) from e
 
 
-def _seed_texts(ctx: Context) -> list[str]:
-    """`n_seed_examples` biographies of the two professions (balanced train set), by run seed."""
-    split = ctx.bib["train"]
-    gen = torch.Generator().manual_seed(ctx.cfg.seed)
-    order = split.balanced[torch.randperm(len(split.balanced), generator=gen)]
-    return split.select(order[: ctx.preset.n_seed_examples])
-
-
 def _stage_retrieve(ctx: Context, gsae_dir: Path) -> Path:
     from ssae.retrieval.pipeline import RetrievalConfig, retrieve
 
@@ -354,9 +368,15 @@ def _stage_retrieve(ctx: Context, gsae_dir: Path) -> Path:
         n_seeds=preset.n_seed_examples,
         embedder=str(preset.embedder),
     )
-    seeds = _seed_texts(ctx)
-    inputs = {"config": asdict(rc), "seeds": seeds, "corpus": str(preset.corpus),
-              "model": ctx.model_key}
+    from shift.data.bib import seed_examples
+
+    seeds = seed_examples(ctx.bib, preset.n_seed_examples, seed=ctx.cfg.seed)
+    inputs = {
+        "config": asdict(rc),
+        "seeds": seeds,
+        "corpus": str(preset.corpus),
+        "model": ctx.model_key,
+    }
     if rc.uses_tracin:  # only TracIn reads the general SAEs
         inputs["gsae"] = ctx.keys["gsae"]
 
@@ -400,9 +420,15 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
 
     cfg, n = ctx.cfg, ctx.cfg.circuit_examples
     inputs = {
-        "saes": ctx.keys["saes"], "variant": cfg.sae, "compress_k": ctx.preset.compress_k,
-        "probes": ctx.keys["probes"], "n": n, "steps": cfg.ig_steps, "ig_mode": cfg.ig_mode,
-        "node_threshold": cfg.node_threshold, "edge_threshold": cfg.edge_threshold,
+        "saes": ctx.keys["saes"],
+        "variant": cfg.sae,
+        "compress_k": ctx.preset.compress_k,
+        "probes": ctx.keys["probes"],
+        "n": n,
+        "steps": cfg.ig_steps,
+        "ig_mode": cfg.ig_mode,
+        "node_threshold": cfg.node_threshold,
+        "edge_threshold": cfg.edge_threshold,
         "labels": Path(cfg.labels).read_text() if cfg.labels else None,
     }
 
@@ -418,12 +444,22 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         amb = train.ambiguous[:n]
         batches = _labelled_batches(ctx.lm, train.select(amb), train.profession[amb], 16, max_len)
         circuit = compute_circuit(
-            ctx.lm, dict(saes), batches, metric, method="ig", steps=cfg.ig_steps,
-            ig_mode=cfg.ig_mode, node_threshold=cfg.node_threshold,
-            edge_threshold=cfg.edge_threshold, baseline=baseline,
+            ctx.lm,
+            dict(saes),
+            batches,
+            metric,
+            method="ig",
+            steps=cfg.ig_steps,
+            ig_mode=cfg.ig_mode,
+            node_threshold=cfg.node_threshold,
+            edge_threshold=cfg.edge_threshold,
+            baseline=baseline,
         )
         graph = annotate_circuit(
-            circuit.graph, ctx.lm, dict(saes), data=train.select(train.balanced[: 4 * n]),
+            circuit.graph,
+            ctx.lm,
+            dict(saes),
+            data=train.select(train.balanced[: 4 * n]),
             labels=cfg.labels,
         )
         save_graph(graph, d / "circuit.json")
@@ -435,17 +471,28 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         bal = train.balanced[:n]
         gbatches = _labelled_batches(ctx.lm, train.select(bal), train.gender[bal], 16, max_len)
         gender = compute_circuit(
-            ctx.lm, dict(saes), gbatches, metric, method="ig", steps=cfg.ig_steps,
-            ig_mode=cfg.ig_mode, baseline=baseline, edges=False,
+            ctx.lm,
+            dict(saes),
+            gbatches,
+            metric,
+            method="ig",
+            steps=cfg.ig_steps,
+            ig_mode=cfg.ig_mode,
+            baseline=baseline,
+            edges=False,
         )
-        save_file({k: v.contiguous().float() for k, v in gender.effects.features.items()},
-                  str(d / "gender_effects.safetensors"))
+        save_file(
+            {k: v.contiguous().float() for k, v in gender.effects.features.items()},
+            str(d / "gender_effects.safetensors"),
+        )
         if cfg.sae == "neurons":
             from circuits.states import compute_means
 
             means = compute_means(ctx.lm, dict(saes), gbatches, list(saes))
-            save_file({k: v.f.reshape(-1).contiguous().float() for k, v in means.items()},
-                      str(d / "means.safetensors"))
+            save_file(
+                {k: v.f.reshape(-1).contiguous().float() for k, v in means.items()},
+                str(d / "means.safetensors"),
+            )
         return {"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
 
     stage = ctx.runner.run("circuit", inputs, fn)
@@ -457,7 +504,11 @@ def _evaluator(ctx: Context, saes: SAESet, texts, fill=None):
     from shift.ablation import AblationEvaluator
 
     return AblationEvaluator(
-        ctx.lm, dict(saes), texts, ctx.lm.submodule(ctx.probe_submodule), fill=fill,
+        ctx.lm,
+        dict(saes),
+        texts,
+        ctx.lm.submodule(ctx.probe_submodule),
+        fill=fill,
         max_length=ctx.preset.ctx_len,
     )
 
@@ -481,7 +532,9 @@ def _stage_skyline(ctx: Context, saes_dir: Path | None, circuit_dir: Path) -> Pa
         if manual is not None:
             chosen = parse_feature_ids(manual, saes)
             ids = [f"{k}/{i}" for k, v in chosen.items() for i in v.tolist()]
-            write_json(d / "selection.json", {"k": len(ids), "features": ids, "source": cfg.features_file})
+            write_json(
+                d / "selection.json", {"k": len(ids), "features": ids, "source": cfg.features_file}
+            )
             return {"k": len(ids)}
         effects = load_file(str(circuit_dir / "gender_effects.safetensors"))
         ranked = rank_features(effects, top=cfg.max_k)
@@ -493,12 +546,15 @@ def _stage_skyline(ctx: Context, saes_dir: Path | None, circuit_dir: Path) -> Pa
             ev, ranked, probe.predict, dev.profession[dev.balanced], dev.gender[dev.balanced], ks
         )
         chosen = ranked[:best_k]
-        write_json(d / "selection.json", {
-            "k": best_k,
-            "features": [r.id for r in chosen],
-            "effects": [r.effect for r in chosen],
-            "sweep": [asdict(p) for p in points],
-        })
+        write_json(
+            d / "selection.json",
+            {
+                "k": best_k,
+                "features": [r.id for r in chosen],
+                "effects": [r.effect for r in chosen],
+                "sweep": [asdict(p) for p in points],
+            },
+        )
         _plot_sweep(points, best_k, d / "skyline.png", cfg.method_label)
         return {"k": best_k}
 
@@ -535,9 +591,9 @@ def _plot_sweep(points, best_k: int, path: Path, label: str) -> None:
 def _stage_shift(ctx: Context, saes_dir: Path | None, skyline_dir: Path) -> list[dict]:
     import json
 
-    from shift.commands.probe import evaluate_split
     from probes.probe import ProbeConfig, load_probe, save_probe, train_probe
     from shift.ablation import parse_feature_ids
+    from shift.commands.probe import evaluate_split
 
     cfg = ctx.cfg
     inputs = {"skyline": ctx.keys["skyline"], "probes": ctx.keys["probes"]}
@@ -558,7 +614,9 @@ def _stage_shift(ctx: Context, saes_dir: Path | None, skyline_dir: Path) -> list
         rows = [evaluate(probe, f"{label} SHIFT" if cfg.sae != "neurons" else label)]
         if cfg.sae != "neurons":
             amb_acts = _evaluator(ctx, saes, train.select(train.ambiguous), fill).pooled(features)
-            retrained = train_probe(amb_acts, train.ambiguous_labels, ProbeConfig(seed=42 + cfg.seed))
+            retrained = train_probe(
+                amb_acts, train.ambiguous_labels, ProbeConfig(seed=42 + cfg.seed)
+            )
             save_probe(retrained, d / "retrained.safetensors", submodule=ctx.probe_submodule)
             rows.append(evaluate(retrained, f"{label} SHIFT + retrain"))
         for r in rows:
@@ -576,8 +634,12 @@ def _stage_sae_eval(ctx: Context, saes_dir: Path) -> dict:
     from ssae.evaluate import evaluate_saes
     from ssae.tokens import TokenDataset
 
-    inputs = {"saes": ctx.keys["saes"], "variant": ctx.cfg.sae, "compress_k": ctx.preset.compress_k,
-              "bib": ctx.keys["bib"]}
+    inputs = {
+        "saes": ctx.keys["saes"],
+        "variant": ctx.cfg.sae,
+        "compress_k": ctx.preset.compress_k,
+        "bib": ctx.keys["bib"],
+    }
 
     def fn(d: Path) -> dict:
         saes = _load_variant(ctx, saes_dir)
@@ -616,7 +678,11 @@ def _report(ctx, rows, shift_rows, circuit_dir, skyline_dir, sae_eval, t_start) 
     config = {**asdict(cfg), "out": str(cfg.out), "preset_resolved": _jsonable(asdict(ctx.preset))}
     sections = [
         f"Chosen k = {selection['k']} features "
-        + ("(from the file)" if cfg.features_file else "(feature skyline, best dev profession accuracy)"),
+        + (
+            "(from the file)"
+            if cfg.features_file
+            else "(feature skyline, best dev profession accuracy)"
+        ),
         "",
         "![circuit](circuit.svg)",
         "",
@@ -636,8 +702,13 @@ def _report(ctx, rows, shift_rows, circuit_dir, skyline_dir, sae_eval, t_start) 
         "stage_keys": ctx.keys,
     }
     write_report(out, table, extra, sections)
-    return {"rows": table, "k": selection["k"], "timings": timings, "cached": ctx.runner.cached,
-            "markdown": markdown_table(table)}
+    return {
+        "rows": table,
+        "k": selection["k"],
+        "timings": timings,
+        "cached": ctx.runner.cached,
+        "markdown": markdown_table(table),
+    }
 
 
 def _sae_eval_md(result: dict) -> str:

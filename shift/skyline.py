@@ -71,7 +71,11 @@ def sweep(
     for k in tqdm(ks, desc="skyline sweep"):
         pred = predict(evaluator.pooled(feature_set(ranked[:k]))).long()
         points.append(
-            SweepPoint(k, (pred == profession).float().mean().item(), (pred == gender).float().mean().item())
+            SweepPoint(
+                k,
+                (pred == profession).float().mean().item(),
+                (pred == gender).float().mean().item(),
+            )
         )
     best = max(points, key=lambda p: (p.profession_acc, -p.k))
     return best.k, points

@@ -54,7 +54,9 @@ class SubmoduleSpec:
 
     def __post_init__(self):
         if self.kind not in SUBMODULE_KINDS:
-            raise ValueError(f"unknown submodule kind {self.kind!r}; expected one of {SUBMODULE_KINDS}")
+            raise ValueError(
+                f"unknown submodule kind {self.kind!r}; expected one of {SUBMODULE_KINDS}"
+            )
 
     @property
     def order(self) -> tuple[int, int]:
@@ -127,7 +129,9 @@ class LoadedModel:
             truncation=True,
             max_length=max_length,
         )
-        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        return {
+            k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")
+        }
 
 
 def architecture_of(model: torch.nn.Module) -> dict[str, str]:
@@ -157,9 +161,13 @@ def submodule_specs(
     for i in layers:
         base = f"{arch['layers']}.{i}"
         if "attn_out" in kinds:
-            specs.append(SubmoduleSpec(f"attn_out_layer{i}", "attn_out", i, f"{base}.{arch['attn_out']}", d))
+            specs.append(
+                SubmoduleSpec(f"attn_out_layer{i}", "attn_out", i, f"{base}.{arch['attn_out']}", d)
+            )
         if "mlp_out" in kinds:
-            specs.append(SubmoduleSpec(f"mlp_out_layer{i}", "mlp_out", i, f"{base}.{arch['mlp_out']}", d))
+            specs.append(
+                SubmoduleSpec(f"mlp_out_layer{i}", "mlp_out", i, f"{base}.{arch['mlp_out']}", d)
+            )
         if "resid_out" in kinds:
             specs.append(SubmoduleSpec(f"resid_out_layer{i}", "resid_out", i, base, d))
     return sorted(specs, key=lambda s: s.order)

@@ -83,8 +83,10 @@ class TokenDataset:
         path = Path(path)
         with atomic_dir(path) as tmp:
             save_file(
-                {"input_ids": self.input_ids.to(torch.int32).contiguous(),
-                 "lengths": self.lengths.to(torch.int32).contiguous()},
+                {
+                    "input_ids": self.input_ids.to(torch.int32).contiguous(),
+                    "lengths": self.lengths.to(torch.int32).contiguous(),
+                },
                 str(tmp / "tokens.safetensors"),
             )
             meta = {

@@ -13,14 +13,28 @@ METRICS = ("worst_group_acc", "profession_acc", "gender_acc")
 
 @click.command("bench")
 @click.option("--dataset", default="bib", show_default=True, help="Task (bib).")
-@click.option("--saes", default="gsae,ssae,comp-gsae,comp-ssae", show_default=True,
-              help=f"Comma-separated SAE variants from {', '.join(SAE_VARIANTS)}.")
-@click.option("--seeds", default=3, show_default=True, type=int, help="Number of run seeds (0..N-1).")
+@click.option(
+    "--saes",
+    default="gsae,ssae,comp-gsae,comp-ssae",
+    show_default=True,
+    help=f"Comma-separated SAE variants from {', '.join(SAE_VARIANTS)}.",
+)
+@click.option(
+    "--seeds", default=3, show_default=True, type=int, help="Number of run seeds (0..N-1)."
+)
 @click.option("--preset", default="paper", show_default=True, help="paper or tiny.")
-@click.option("--tilt", default=0.0, show_default=True, type=float, help="TERM tilt for SSAE variants.")
-@click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory [default: runs/bench-<dataset>-<preset>].")
-@click.option("--max-k", default=200, show_default=True, type=int, help="Skyline sweeps k = 1..max-k.")
+@click.option(
+    "--tilt", default=0.0, show_default=True, type=float, help="TERM tilt for SSAE variants."
+)
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory [default: runs/bench-<dataset>-<preset>].",
+)
+@click.option(
+    "--max-k", default=200, show_default=True, type=int, help="Skyline sweeps k = 1..max-k."
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 def bench(dataset, saes, seeds, preset, tilt, out, max_k, device):
     """Compare SAE variants: worst-group, profession and gender accuracy over seeds.
@@ -41,8 +55,16 @@ def bench(dataset, saes, seeds, preset, tilt, out, max_k, device):
     runs: list[dict] = []
     for seed in range(seeds):
         for v in variants:
-            cfg = RunConfig(dataset=dataset, sae=v, preset=preset, tilt=tilt, seed=seed,
-                            out=out / f"{v}-seed{seed}", max_k=max_k, device=device)
+            cfg = RunConfig(
+                dataset=dataset,
+                sae=v,
+                preset=preset,
+                tilt=tilt,
+                seed=seed,
+                out=out / f"{v}-seed{seed}",
+                max_k=max_k,
+                device=device,
+            )
             result = run_pipeline(cfg, quiet=True)
             for row in result["rows"]:
                 runs.append({"variant": v, "seed": seed, "k": result["k"], **row})
@@ -72,8 +94,10 @@ def summarize(runs: list[dict]) -> list[dict]:
 
 
 def markdown(table: list[dict], seeds: int) -> str:
-    lines = [f"| method | worst group | profession | gender |   (mean +- std over {seeds} seeds)",
-             "|---|---|---|---|"]
+    lines = [
+        f"| method | worst group | profession | gender |   (mean +- std over {seeds} seeds)",
+        "|---|---|---|---|",
+    ]
     for r in table:
         cells = " | ".join(f"{100 * r[m]:.1f} +- {100 * r[m + '_std']:.1f}" for m in METRICS)
         lines.append(f"| {r['method']} | {cells} |")
@@ -95,8 +119,14 @@ def write_bench(out: Path, runs: list[dict], table: list[dict], seeds: int) -> N
     x = np.arange(len(table))
     width = 0.27
     for i, m in enumerate(METRICS):
-        ax.bar(x + (i - 1) * width, [r[m] for r in table], width,
-               yerr=[r[m + "_std"] for r in table], capsize=3, label=m.replace("_acc", "").replace("_", " "))
+        ax.bar(
+            x + (i - 1) * width,
+            [r[m] for r in table],
+            width,
+            yerr=[r[m + "_std"] for r in table],
+            capsize=3,
+            label=m.replace("_acc", "").replace("_", " "),
+        )
     ax.set_xticks(x, [r["method"] for r in table], rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"accuracy (mean +- std, {seeds} seeds)")

@@ -1,31 +1,22 @@
 """`shift retrieve`: expand a few seed examples into a subdomain token dataset (SSAE data stage).
 
 Seeds come from a file (`--seeds FILE`: jsonl with "text", or one text per line) or from a dataset
-(`--dataset bib`: the seed source registered in `SEED_SOURCES`). Both end in `run_retrieval`, which
-takes a plain list of seed texts, so a new seed source is one function returning texts.
+(`--dataset bib`: biographies of the profession pair drawn from the preset's Bias in Bios train
+split, as `shift run` does). Corpus and model default to the preset's (`--preset paper|tiny|micro`).
+Both end in `run_retrieval`, which takes a plain list of seed texts.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import click
 
-from ssae.errors import ToolkitError
 
-# name -> function(n_seeds) -> seed texts. The lead registers the Bias in Bios loader here.
-SEED_SOURCES: dict[str, Callable[[int], list[str]]] = {}
+def _bib_seeds(bib_source: str, professions: str, n_seeds: int) -> list[str]:
+    from shift.data.bib import load_bib, seed_examples
 
-
-def _bib_seeds(n_seeds: int) -> list[str]:
-    """Seed biographies from the Bias in Bios dataset (wired by the SHIFT pipeline)."""
-    source = SEED_SOURCES.get("bib")
-    if source is None:
-        raise ToolkitError(
-            "--dataset bib has no seed loader registered yet; pass --seeds FILE with example texts"
-        )
-    return source(n_seeds)
+    return seed_examples(load_bib(bib_source, professions, splits=("train",)), n_seeds)
 
 
 class TokenCount(click.ParamType):
@@ -67,13 +58,23 @@ def run_retrieval(seed_texts: list[str], corpus, model, out, saes=None, max_docs
     help="Take seed examples from a dataset instead of --seeds.",
 )
 @click.option(
+    "--preset",
+    default="paper",
+    show_default=True,
+    help="Defaults for --corpus, --model and the --dataset source: paper, tiny or micro.",
+)
+@click.option("--bib-path", default=None, help="Bias in Bios file/directory for --dataset bib.")
+@click.option(
+    "--professions", default="professor,nurse", show_default=True, help="Pair for --dataset bib."
+)
+@click.option(
     "--corpus",
-    required=True,
+    default=None,
     help="Corpus: a .jsonl/.parquet file (text, id?, topic?) or a Hugging Face dataset id (owner/name[:config]).",
 )
 @click.option(
     "--model",
-    required=True,
+    default=None,
     help="Model id or path: its tokenizer cuts documents and counts the budget; TracIn runs the model.",
 )
 @click.option(
@@ -168,6 +169,9 @@ def run_retrieval(seed_texts: list[str], corpus, model, out, saes=None, max_docs
 def retrieve(
     seeds_file,
     dataset,
+    preset,
+    bib_path,
+    professions,
     corpus,
     model,
     out,
@@ -192,12 +196,20 @@ def retrieve(
     """
     if (seeds_file is None) == (dataset is None):
         raise click.UsageError("give exactly one of --seeds FILE or --dataset NAME")
+    from shift.presets import get_preset
+
+    fields = [f for f, v in (("corpus", corpus), ("model", model)) if v is None]
+    if dataset is not None and bib_path is None:
+        fields.append("bib")
+    p = get_preset(preset, corpus=corpus, model=model, bib=bib_path)
+    p = p.resolve(*fields) if fields else p
+    corpus, model = str(p.corpus), str(p.model)
     if seeds_file is not None:
         from ssae.retrieval import read_seed_file
 
         texts = read_seed_file(seeds_file)
     else:
-        texts = _bib_seeds(n_seeds)
+        texts = _bib_seeds(str(p.bib), professions, n_seeds)
     result = run_retrieval(
         texts,
         corpus,

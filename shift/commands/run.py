@@ -12,40 +12,99 @@ from shift.pipeline import DATASETS, SAE_VARIANTS, STAGES, RunConfig
 @click.command("run")
 @click.option("--dataset", default="bib", show_default=True, help=f"Task: {', '.join(DATASETS)}.")
 @click.option(
-    "--sae", default="ssae", show_default=True,
+    "--sae",
+    default="ssae",
+    show_default=True,
     help=f"Dictionaries to edit: {', '.join(SAE_VARIANTS)} (neurons = neuron skyline).",
 )
-@click.option("--preset", default="paper", show_default=True,
-              help="paper (Pythia-70M-deduped, hub data) or tiny (built-in offline world).")
-@click.option("--tilt", default=0.0, show_default=True, type=float,
-              help="TERM tilt for SSAE finetuning; 0 is ERM (the paper uses 500 and 1e9).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Run seed (probe, retrieval seeds).")
-@click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Report directory [default: runs/<dataset>-<sae>-<preset>].")
-@click.option("--model", default=None, help="Model hub id or local directory (overrides the preset).")
+@click.option(
+    "--preset",
+    default="paper",
+    show_default=True,
+    help="paper (Pythia-70M-deduped, hub data) or tiny (built-in offline world).",
+)
+@click.option(
+    "--tilt",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="TERM tilt for SSAE finetuning; 0 is ERM (the paper uses 500 and 1e9).",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Run seed (probe, retrieval seeds)."
+)
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report directory [default: runs/<dataset>-<sae>-<preset>].",
+)
+@click.option(
+    "--model", default=None, help="Model hub id or local directory (overrides the preset)."
+)
 @click.option("--bib-path", default=None, help="Local Bias in Bios file/directory (LabHC schema).")
 @click.option("--saes", default=None, help="General SAE folder (dictionary_learning layout).")
-@click.option("--corpus", default=None, help="Corpus for SAE training and retrieval (jsonl/parquet).")
-@click.option("--professions", default="professor,nurse", show_default=True,
-              help="Profession pair A,B (names or LabHC ids).")
-@click.option("--retrieval", default="dense", show_default=True,
-              help="Retrieval method: dense, bm25, dense+tracin, bm25+tracin.")
-@click.option("--features", "features_file", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Ablate the features listed in this file (SUBMODULE/INDEX per line) instead of the skyline.")
-@click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="JSONL of human feature labels shown in the circuit graph.")
-@click.option("--max-k", default=200, show_default=True, type=int, help="Skyline sweeps k = 1..max-k.")
-@click.option("--circuit-examples", default=128, show_default=True, type=int,
-              help="Examples for node effects.")
-@click.option("--ig-steps", default=10, show_default=True, type=int, help="Integrated-gradient steps.")
-@click.option("--ig-mode", default="joint", show_default=True,
-              type=click.Choice(["joint", "per_submodule"]),
-              help="IG interpolation: all submodules together, or one at a time (Marks et al.).")
-@click.option("--max-per-group", default=None, type=int,
-              help="Cap on each profession x gender group per split (quick runs).")
+@click.option(
+    "--corpus", default=None, help="Corpus for SAE training and retrieval (jsonl/parquet)."
+)
+@click.option(
+    "--professions",
+    default="professor,nurse",
+    show_default=True,
+    help="Profession pair A,B (names or LabHC ids).",
+)
+@click.option(
+    "--retrieval",
+    default="dense",
+    show_default=True,
+    help="Retrieval method: dense, bm25, dense+tracin, bm25+tracin.",
+)
+@click.option(
+    "--features",
+    "features_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Ablate the features listed in this file (SUBMODULE/INDEX per line) instead of the skyline.",
+)
+@click.option(
+    "--labels",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSONL of human feature labels shown in the circuit graph.",
+)
+@click.option(
+    "--max-k", default=200, show_default=True, type=int, help="Skyline sweeps k = 1..max-k."
+)
+@click.option(
+    "--circuit-examples",
+    default=128,
+    show_default=True,
+    type=int,
+    help="Examples for node effects.",
+)
+@click.option(
+    "--ig-steps", default=10, show_default=True, type=int, help="Integrated-gradient steps."
+)
+@click.option(
+    "--ig-mode",
+    default="joint",
+    show_default=True,
+    type=click.Choice(["joint", "per_submodule"]),
+    help="IG interpolation: all submodules together, or one at a time (Marks et al.).",
+)
+@click.option(
+    "--max-per-group",
+    default=None,
+    type=int,
+    help="Cap on each profession x gender group per split (quick runs).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--force", multiple=True, type=click.Choice(STAGES),
-              help="Recompute this stage (repeatable) even if cached.")
+@click.option(
+    "--force",
+    multiple=True,
+    type=click.Choice(STAGES),
+    help="Recompute this stage (repeatable) even if cached.",
+)
 def run(out, **options):
     """Run every SHIFT stage and print the results table.
 

@@ -428,3 +428,11 @@ def _partition_single(table: BibTable, splits: Sequence[str], seed: int) -> dict
             )
         start = stop
     return out
+
+
+def seed_examples(data: BibData, n: int, seed: int = 0, split: str = "train") -> list[str]:
+    """`n` biographies of the pair for retrieval queries: the balanced set, shuffled by `seed`."""
+    part = data[split]
+    gen = torch.Generator().manual_seed(seed)
+    order = part.balanced[torch.randperm(len(part.balanced), generator=gen)]
+    return part.select(order[:n])

@@ -25,10 +25,17 @@ TEXTS = [
 def setup(pythia_tokenizer_path):
     torch.manual_seed(0)
     tok = PreTrainedTokenizerFast(
-        tokenizer_file=str(pythia_tokenizer_path), eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+        tokenizer_file=str(pythia_tokenizer_path),
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
     )
-    cfg = GPTNeoXConfig(vocab_size=50304, hidden_size=32, num_hidden_layers=6,
-                        num_attention_heads=4, intermediate_size=64)
+    cfg = GPTNeoXConfig(
+        vocab_size=50304,
+        hidden_size=32,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        intermediate_size=64,
+    )
     lm = LoadedModel(GPTNeoXForCausalLM(cfg).eval(), tok, "random")
     saes = {s.name: AutoEncoder(32, 48) for s in lm.submodules(layers=range(5))}
     return lm, saes
@@ -78,8 +85,14 @@ def test_ablation_matches_hooked_full_forward(setup, features):
     lm, saes = setup
     ref = _reference(lm, saes, features, TEXTS)
     for cache_prefix in (True, False):
-        ev = AblationEvaluator(lm, saes, TEXTS, lm.submodule("resid_out_layer4"), batch_size=2,
-                               cache_prefix=cache_prefix)
+        ev = AblationEvaluator(
+            lm,
+            saes,
+            TEXTS,
+            lm.submodule("resid_out_layer4"),
+            batch_size=2,
+            cache_prefix=cache_prefix,
+        )
         torch.testing.assert_close(ev.pooled(features), ref, atol=1e-5, rtol=1e-4)
 
 

@@ -74,7 +74,10 @@ def test_killed_run_resumes_without_redoing_finished_stages(ssae_run, tmp_path, 
 def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
     gsae = run_pipeline(RunConfig(sae="comp-gsae", out=tmp_path / "g", **FAST), quiet=True)
     assert {"probes", "gsae"} <= set(gsae["cached"])
-    assert [r["method"] for r in gsae["rows"]][2:4] == ["Comp. GSAE SHIFT", "Comp. GSAE SHIFT + retrain"]
+    assert [r["method"] for r in gsae["rows"]][2:4] == [
+        "Comp. GSAE SHIFT",
+        "Comp. GSAE SHIFT + retrain",
+    ]
     neurons = run_pipeline(RunConfig(sae="neurons", out=tmp_path / "n", **FAST), quiet=True)
     assert [r["method"] for r in neurons["rows"]] == ["Original", "CBP", "Neuron skyline", "Oracle"]
 
@@ -82,14 +85,16 @@ def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
 def test_manual_feature_file(ssae_run, tmp_path):
     good = tmp_path / "features.txt"
     good.write_text("resid_out_layer2/3\n# a comment\nmlp_out_layer1/7\n")
-    result = run_pipeline(RunConfig(sae="ssae", out=tmp_path / "m", features_file=str(good), **FAST),
-                          quiet=True)
+    result = run_pipeline(
+        RunConfig(sae="ssae", out=tmp_path / "m", features_file=str(good), **FAST), quiet=True
+    )
     assert result["k"] == 2
     bad = tmp_path / "bad.txt"
     bad.write_text("resid_out_layer2/99999\n")
     with pytest.raises(ToolkitError, match="does not exist: resid_out_layer2 has 256 features"):
-        run_pipeline(RunConfig(sae="ssae", out=tmp_path / "b", features_file=str(bad), **FAST),
-                     quiet=True)
+        run_pipeline(
+            RunConfig(sae="ssae", out=tmp_path / "b", features_file=str(bad), **FAST), quiet=True
+        )
 
 
 @pytest.mark.parametrize(

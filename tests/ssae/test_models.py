@@ -13,7 +13,12 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 def _check_read_write(lm: LoadedModel, texts: list[str]) -> None:
     specs = lm.submodules()
-    assert [s.name for s in specs][:4] == ["embed", "attn_out_layer0", "mlp_out_layer0", "resid_out_layer0"]
+    assert [s.name for s in specs][:4] == [
+        "embed",
+        "attn_out_layer0",
+        "mlp_out_layer0",
+        "resid_out_layer0",
+    ]
     assert len(specs) == 1 + 3 * lm.n_layers
     batch = lm.tokenize(texts, max_length=16)
     b, t = batch["input_ids"].shape

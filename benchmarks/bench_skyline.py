@@ -1,0 +1,126 @@
+"""Skyline sweep cost: `AblationEvaluator` against naively re-running the whole model for each k.
+
+The skyline evaluates the probe under k = 1..K ablated features on one fixed text set. Naive: for
+every k, tokenize, run the whole model (all layers and the unembedding) with forward hooks doing
+the ablation, and pool the probe layer. Ours: tokenize once into length-sorted batches, cache the
+clean residual stream below the probe layer, skip the layers below the lowest ablated submodule,
+and stop right after the probe layer. Both give the same pooled activations (checked here).
+
+Model: a randomly initialised Pythia-70M-shaped GPTNeoX with 16 random ReLU SAEs (embed and
+attn/mlp/resid of layers 0..4); the ranked features are drawn at random across submodules, so the
+prefix cache helps only while the top features sit in later layers, as in a real ranking.
+
+    .venv/bin/python benchmarks/bench_skyline.py [--texts 64] [--tokens 64] [--k 20] [--width 4096]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
+
+from shift.ablation import AblationEvaluator, ablate, mean_pool
+from shift.skyline import RankedFeature, feature_set
+from ssae.dictionary import AutoEncoder
+from ssae.models import LoadedModel
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKENIZER = ROOT.parent / "shared" / "assets" / "pythia-tokenizer" / "tokenizer.json"
+WORDS = "she he professor nurse hospital university research patients lectures care clinic".split()
+
+
+def naive_pooled(lm: LoadedModel, saes, features, texts, probe_layer: int, batch_size: int):
+    hooks = []
+    for name, idx in features.items():
+
+        def hook(module, args, output, sae=saes[name], idx=idx):
+            x = output[0] if isinstance(output, tuple) else output
+            new = ablate(sae, x, idx)
+            return (new, *output[1:]) if isinstance(output, tuple) else new
+
+        hooks.append(lm.submodule(name).module(lm.model).register_forward_hook(hook))
+    out = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                enc = lm.tokenize(texts[start : start + batch_size], max_length=128)
+                hs = lm.model(**enc, output_hidden_states=True).hidden_states[probe_layer + 1]
+                out.append(mean_pool(hs, enc["attention_mask"]))
+    finally:
+        for h in hooks:
+            h.remove()
+    return torch.cat(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--texts", type=int, default=64)
+    ap.add_argument("--tokens", type=int, default=64, help="approximate words per text")
+    ap.add_argument("--k", type=int, default=20)
+    ap.add_argument("--width", type=int, default=4096)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_skyline.json"))
+    args = ap.parse_args()
+
+    torch.manual_seed(0)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_file=str(TOKENIZER), eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
+    cfg = GPTNeoXConfig(vocab_size=50304, hidden_size=512, num_hidden_layers=6,
+                        num_attention_heads=8, intermediate_size=2048, rotary_pct=0.25)
+    lm = LoadedModel(GPTNeoXForCausalLM(cfg).eval(), tok, "random-pythia-70m-shape")
+    specs = lm.submodules(layers=range(5))
+    saes = {s.name: AutoEncoder(512, args.width) for s in specs}
+    gen = torch.Generator().manual_seed(1)
+    texts = [
+        " ".join(WORDS[int(i)] for i in torch.randint(len(WORDS), (int(n),), generator=gen))
+        for n in torch.randint(args.tokens // 2, args.tokens + 1, (args.texts,), generator=gen)
+    ]
+    # A random ranking over all features of all submodules.
+    names = [s.name for s in specs]
+    ranked = [
+        RankedFeature(names[int(torch.randint(len(names), (1,), generator=gen))],
+                      int(torch.randint(args.width, (1,), generator=gen)), 0.0)
+        for _ in range(args.k)
+    ]
+    probe = lm.submodule("resid_out_layer4")
+
+    t0 = time.perf_counter()
+    ev = AblationEvaluator(lm, saes, texts, probe, batch_size=args.batch_size)
+    setup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ours = [ev.pooled(feature_set(ranked[:k])) for k in range(1, args.k + 1)]
+    ours_s = time.perf_counter() - t0 + setup
+
+    t0 = time.perf_counter()
+    naive = [naive_pooled(lm, saes, feature_set(ranked[:k]), texts, 4, args.batch_size)
+             for k in range(1, args.k + 1)]
+    naive_s = time.perf_counter() - t0
+    max_diff = max(float((a - b).abs().max()) for a, b in zip(ours, naive))
+
+    result = {
+        "setting": {
+            "model": "random GPTNeoX, Pythia-70M shape; 16 random ReLU SAEs",
+            "width": args.width, "texts": args.texts, "k_values": args.k,
+            "batch_size": args.batch_size, "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
+        "naive_s": round(naive_s, 2),
+        "evaluator_s": round(ours_s, 2),
+        "evaluator_setup_s": round(setup, 2),
+        "per_k_naive_s": round(naive_s / args.k, 3),
+        "per_k_evaluator_s": round(ours_s / args.k, 3),
+        "speedup": round(naive_s / ours_s, 2),
+        "max_abs_diff": max_diff,
+    }
+    print(json.dumps(result, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
