@@ -37,14 +37,14 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM  # noqa: E402
+from transformers import GPTNeoXForCausalLM  # noqa: E402
 
 from circuits.effects import EffectConfig, node_effects  # noqa: E402
 from circuits.metrics import probe_metric  # noqa: E402
 from circuits.runner import frozen, run_metric, tile_batch  # noqa: E402
 from ssae.dictionary import AutoEncoder  # noqa: E402
 from ssae.io import write_json  # noqa: E402
-from ssae.models import LoadedModel  # noqa: E402
+from ssae.models import LoadedModel, pythia70m_config  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_circuits.json"
 
@@ -82,17 +82,7 @@ class PeakRSS:
 
 def build(seed: int = 0) -> tuple[LoadedModel, dict[str, AutoEncoder]]:
     torch.manual_seed(seed)
-    config = GPTNeoXConfig(
-        vocab_size=50304,
-        hidden_size=512,
-        num_hidden_layers=6,
-        num_attention_heads=8,
-        intermediate_size=2048,
-        rotary_pct=0.25,
-        max_position_embeddings=2048,
-        use_parallel_residual=True,
-        tie_word_embeddings=False,
-    )
+    config = pythia70m_config()
     lm = LoadedModel(GPTNeoXForCausalLM(config).eval(), None, "pythia-70m-shaped-random")
     saes = {}
     for i, spec in enumerate(lm.submodules(layers=range(5))):

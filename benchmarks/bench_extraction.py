@@ -66,22 +66,12 @@ def bio(rng: random.Random) -> str:
 
 
 def build_model():
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
+    from transformers import GPTNeoXForCausalLM, PreTrainedTokenizerFast
 
-    from ssae.models import LoadedModel
+    from ssae.models import LoadedModel, pythia70m_config
 
     torch.manual_seed(0)
-    config = GPTNeoXConfig(
-        vocab_size=50304,
-        hidden_size=512,
-        num_hidden_layers=6,
-        num_attention_heads=8,
-        intermediate_size=2048,
-        rotary_pct=0.25,
-        max_position_embeddings=2048,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
+    config = pythia70m_config()
     model = GPTNeoXForCausalLM(config).eval()
     tok = PreTrainedTokenizerFast(
         tokenizer_file=str(TOKENIZER),

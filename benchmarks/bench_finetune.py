@@ -37,7 +37,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ssae.activations import read_activations  # noqa: E402
-from ssae.models import LoadedModel  # noqa: E402
+from ssae.models import LoadedModel, pythia70m_config  # noqa: E402
 from ssae.sae_set import SAESet  # noqa: E402
 from ssae.trainer import MultiSAETrainer  # noqa: E402
 
@@ -46,20 +46,10 @@ OUT = ROOT / "benchmarks" / "results" / "bench_finetune.json"
 
 
 def pythia70m_shaped() -> LoadedModel:
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    from transformers import GPTNeoXForCausalLM
 
     torch.manual_seed(0)
-    config = GPTNeoXConfig(
-        vocab_size=50304,
-        hidden_size=512,
-        num_hidden_layers=6,
-        num_attention_heads=8,
-        intermediate_size=2048,
-        rotary_pct=0.25,
-        max_position_embeddings=2048,
-        use_parallel_residual=True,
-        tie_word_embeddings=False,
-    )
+    config = pythia70m_config()
     return LoadedModel(GPTNeoXForCausalLM(config).eval(), None, "random-pythia-70m-shape")
 
 

@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
+from transformers import GPTNeoXForCausalLM, PreTrainedTokenizerFast
 
 from shift.ablation import AblationEvaluator, ablate, mean_pool
 from shift.skyline import RankedFeature, feature_set
 from ssae.dictionary import AutoEncoder
-from ssae.models import LoadedModel
+from ssae.models import LoadedModel, pythia70m_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER = ROOT.parent / "shared" / "assets" / "pythia-tokenizer" / "tokenizer.json"
@@ -70,8 +70,7 @@ def main() -> None:
     tok = PreTrainedTokenizerFast(
         tokenizer_file=str(TOKENIZER), eos_token="<|endoftext|>", pad_token="<|endoftext|>"
     )
-    cfg = GPTNeoXConfig(vocab_size=50304, hidden_size=512, num_hidden_layers=6,
-                        num_attention_heads=8, intermediate_size=2048, rotary_pct=0.25)
+    cfg = pythia70m_config()
     lm = LoadedModel(GPTNeoXForCausalLM(cfg).eval(), tok, "random-pythia-70m-shape")
     specs = lm.submodules(layers=range(5))
     saes = {s.name: AutoEncoder(512, args.width) for s in specs}
@@ -83,8 +82,11 @@ def main() -> None:
     # A random ranking over all features of all submodules.
     names = [s.name for s in specs]
     ranked = [
-        RankedFeature(names[int(torch.randint(len(names), (1,), generator=gen))],
-                      int(torch.randint(args.width, (1,), generator=gen)), 0.0)
+        RankedFeature(
+            names[int(torch.randint(len(names), (1,), generator=gen))],
+            int(torch.randint(args.width, (1,), generator=gen)),
+            0.0,
+        )
         for _ in range(args.k)
     ]
     probe = lm.submodule("resid_out_layer4")
@@ -97,16 +99,21 @@ def main() -> None:
     ours_s = time.perf_counter() - t0 + setup
 
     t0 = time.perf_counter()
-    naive = [naive_pooled(lm, saes, feature_set(ranked[:k]), texts, 4, args.batch_size)
-             for k in range(1, args.k + 1)]
+    naive = [
+        naive_pooled(lm, saes, feature_set(ranked[:k]), texts, 4, args.batch_size)
+        for k in range(1, args.k + 1)
+    ]
     naive_s = time.perf_counter() - t0
     max_diff = max(float((a - b).abs().max()) for a, b in zip(ours, naive))
 
     result = {
         "setting": {
             "model": "random GPTNeoX, Pythia-70M shape; 16 random ReLU SAEs",
-            "width": args.width, "texts": args.texts, "k_values": args.k,
-            "batch_size": args.batch_size, "threads": torch.get_num_threads(),
+            "width": args.width,
+            "texts": args.texts,
+            "k_values": args.k,
+            "batch_size": args.batch_size,
+            "threads": torch.get_num_threads(),
             "torch": torch.__version__,
         },
         "naive_s": round(naive_s, 2),

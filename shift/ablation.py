@@ -155,8 +155,6 @@ class AblationEvaluator:
 def ablate(
     sae: Dictionary, x: torch.Tensor, idx: torch.Tensor, fill: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """decode(f with f[idx] := fill or 0) + (x - decode(f))."""
-    f, err = sae.features_and_error(x)
-    f = f.clone()
-    f[..., idx] = 0.0 if fill is None else fill[idx].to(f.dtype)
-    return sae.decode(f) + err
+    """decode(f with f[idx] := fill[idx] or 0) + (x - decode(f))."""
+    values = 0.0 if fill is None else fill[idx].to(x.dtype)
+    return sae.set_features(x, idx, values)

@@ -173,6 +173,27 @@ def submodule_specs(
     return sorted(specs, key=lambda s: s.order)
 
 
+def pythia70m_config(**overrides):
+    """The GPTNeoX config of Pythia-70M(-deduped), for randomly initialised models of its shape
+    (offline tests and benchmarks); `overrides` change fields, e.g. `hidden_size=32`."""
+    from transformers import GPTNeoXConfig
+
+    fields = dict(
+        vocab_size=50304,
+        hidden_size=512,
+        num_hidden_layers=6,
+        num_attention_heads=8,
+        intermediate_size=2048,
+        rotary_pct=0.25,
+        max_position_embeddings=2048,
+        use_parallel_residual=True,
+        tie_word_embeddings=False,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    return GPTNeoXConfig(**{**fields, **overrides})
+
+
 def load_tokenizer(name_or_path: str | os.PathLike):
     name = str(name_or_path)
     try:

@@ -27,23 +27,13 @@ def pythia_tokenizer_path() -> Path:
 @pytest.fixture(scope="session")
 def pythia70m_dir(tmp_path_factory, pythia_tokenizer_path) -> Path:
     """A randomly initialised Pythia-70M-shaped GPTNeoX saved locally with the real tokenizer."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
+    from transformers import GPTNeoXForCausalLM, PreTrainedTokenizerFast
+
+    from ssae.models import pythia70m_config
 
     out = tmp_path_factory.mktemp("pythia70m")
     torch.manual_seed(0)
-    config = GPTNeoXConfig(
-        vocab_size=50304,
-        hidden_size=512,
-        num_hidden_layers=6,
-        num_attention_heads=8,
-        intermediate_size=2048,
-        rotary_pct=0.25,
-        max_position_embeddings=2048,
-        use_parallel_residual=True,
-        bos_token_id=0,
-        eos_token_id=0,
-        tie_word_embeddings=False,
-    )
+    config = pythia70m_config()
     GPTNeoXForCausalLM(config).save_pretrained(out)
     tok = PreTrainedTokenizerFast(
         tokenizer_file=str(pythia_tokenizer_path),
