@@ -310,6 +310,7 @@ def _stage_gsae(ctx: Context) -> Path:
     if preset.saes:
         folder = _sae_folder(str(preset.saes))
         ctx.keys["gsae"] = ctx.keys["saes"] = stable_hash({"folder": str(folder)})
+        ctx.keys["gsae_dir"] = str(folder)
         return folder
 
     from ssae.retrieval.corpus import load_corpus
@@ -339,6 +340,7 @@ def _stage_gsae(ctx: Context) -> Path:
 
     stage = ctx.runner.run("gsae", inputs, fn)
     ctx.keys["gsae"] = ctx.keys["saes"] = stage.key
+    ctx.keys["gsae_dir"] = str(stage.dir / "run")
     return stage.dir / "run"
 
 
@@ -629,25 +631,34 @@ def _stage_shift(ctx: Context, saes_dir: Path | None, skyline_dir: Path) -> list
 
 
 def _stage_sae_eval(ctx: Context, saes_dir: Path) -> dict:
+    """The run's SAEs on the test biographies; SSAE runs also evaluate their GSAEs alongside."""
     import json
 
     from ssae.evaluate import evaluate_saes
     from ssae.tokens import TokenDataset
 
+    compare = ctx.cfg.uses_ssae
     inputs = {
         "saes": ctx.keys["saes"],
         "variant": ctx.cfg.sae,
         "compress_k": ctx.preset.compress_k,
         "bib": ctx.keys["bib"],
+        "gsae": ctx.keys["gsae"] if compare else None,
     }
 
     def fn(d: Path) -> dict:
-        saes = _load_variant(ctx, saes_dir)
         test = ctx.bib["test"]
         tokens = TokenDataset.from_texts(
-            test.select(test.balanced), ctx.lm.tokenizer, ctx_len=ctx.preset.ctx_len
+            test.select(test.balanced),
+            ctx.lm.tokenizer,
+            ctx_len=ctx.preset.ctx_len,
+            source="bib test (balanced)",
         )
-        write_json(d / "eval.json", evaluate_saes(ctx.lm, saes, tokens))
+        result = {"saes": evaluate_saes(ctx.lm, _load_variant(ctx, saes_dir), tokens)}
+        if compare:
+            gsae = _load_variant(ctx, Path(ctx.keys["gsae_dir"]))
+            result["gsae"] = evaluate_saes(ctx.lm, gsae, tokens)
+        write_json(d / "eval.json", result)
         return {}
 
     stage = ctx.runner.run("sae-eval", inputs, fn)
@@ -674,7 +685,7 @@ def _report(ctx, rows, shift_rows, circuit_dir, skyline_dir, sae_eval, t_start) 
         shutil.copyfile(skyline_dir / "skyline.png", out / "skyline.png")
     selection = json.loads((skyline_dir / "selection.json").read_text())
     timings = {k: round(v, 2) for k, v in ctx.runner.timings.items()}
-    timings["total"] = round(time.perf_counter() - t_start, 2)
+    timings["total (this run)"] = round(time.perf_counter() - t_start, 2)
     config = {**asdict(cfg), "out": str(cfg.out), "preset_resolved": _jsonable(asdict(ctx.preset))}
     sections = [
         f"Chosen k = {selection['k']} features "
@@ -690,8 +701,21 @@ def _report(ctx, rows, shift_rows, circuit_dir, skyline_dir, sae_eval, t_start) 
     if (out / "skyline.png").exists():
         sections += ["![skyline sweep](skyline.png)", ""]
     if sae_eval is not None:
-        sections += ["## SAE quality on the test biographies", "", _sae_eval_md(sae_eval), ""]
-    sections += ["## Time per stage (s)", "", *(f"- {k}: {v}" for k, v in timings.items()), ""]
+        sections += [
+            "## SAE quality on the test biographies",
+            "",
+            _sae_eval_md(sae_eval, VARIANT_LABELS[cfg.sae]),
+            "",
+        ]
+    sections += [
+        "## Time per stage (s)",
+        "",
+        *(
+            f"- {k}: {v}" + (" (cached)" if k in ctx.runner.cached else "")
+            for k, v in timings.items()
+        ),
+        "",
+    ]
     extra = {
         "k": selection["k"],
         "features": selection["features"],
@@ -711,15 +735,32 @@ def _report(ctx, rows, shift_rows, circuit_dir, skyline_dir, sae_eval, t_start) 
     }
 
 
-def _sae_eval_md(result: dict) -> str:
-    from ssae.evaluate import metric_table
-
-    try:
-        return metric_table(result)
-    except Exception:  # a format change in the eval output must not lose the run's report
-        import json
-
-        return "```\n" + json.dumps(result, indent=1)[:4000] + "\n```"
+def _sae_eval_md(result: dict, label: str) -> str:
+    """Per-submodule L0, FVU and spliced CE increase; GSAE next to SSAE when both were evaluated."""
+    runs = [(label, result["saes"])] + ([("GSAE", result["gsae"])] if "gsae" in result else [])
+    head = (
+        "| submodule | "
+        + " | ".join(f"{name} {m}" for name, _ in runs for m in ("L0", "FVU", "CE +"))
+        + " |"
+    )
+    lines = [head, "|---" * (1 + 3 * len(runs)) + "|"]
+    for sub in runs[0][1]["submodules"]:
+        cells = []
+        for _, r in runs:
+            row = r["submodules"][sub]
+            cells += [
+                f"{row['l0']:.1f}",
+                f"{row['fvu']:.3f}",
+                f"{row.get('ce_delta', float('nan')):.4f}",
+            ]
+        lines.append(f"| {sub} | " + " | ".join(cells) + " |")
+    clean = runs[0][1].get("clean_ce")
+    means = " ; ".join(
+        f"{name}: mean L0 {r['mean']['l0']:.1f}, FVU {r['mean']['fvu']:.3f}, "
+        f"spliced CE +{r['mean'].get('ce_delta') or 0:.4f} nats"
+        for name, r in runs
+    )
+    return "\n".join(lines) + f"\n\nClean CE {clean:.4f} nats/token. {means}.\n"
 
 
 def _jsonable(d: dict) -> dict:

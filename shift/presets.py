@@ -60,8 +60,9 @@ class Preset:
     """Where the classifier reads; None = residual stream of the penultimate layer."""
     finetune_lr: float = 1e-4
     """SSAE finetuning learning rate (SSAE paper)."""
-    finetune_l1: float = 0.1
-    """SSAE finetuning L1 penalty (SSAE paper)."""
+    finetune_l1: float | None = 0.1
+    """SSAE finetuning L1 penalty (SSAE paper: 0.1 for the Marks et al. dictionaries); None keeps
+    each GSAE's own training penalty, so SSAE and GSAE are compared at similar sparsity."""
     tilts: tuple[float, ...] = (500.0, 1e9)
     """Tilted ERM tilts t used for SSAE finetuning (t = 0 is ERM)."""
     extra: dict = field(default_factory=dict)
@@ -189,6 +190,7 @@ def _tiny() -> Preset:
         compress_k=128,
         retrieval_budget_tokens=20_000,
         finetune_lr=1e-3,
+        finetune_l1=None,
         extra={"gsae_tokens": 120_000, "finetune_tokens": 60_000},
     )
 
@@ -201,6 +203,7 @@ def _micro() -> Preset:
         compress_k=32,
         retrieval_budget_tokens=3_000,
         finetune_lr=1e-3,
+        finetune_l1=None,
         ctx_len=64,
         extra={"gsae_tokens": 30_000, "finetune_tokens": 20_000},
     )

@@ -43,7 +43,7 @@ class StageRunner:
     """Stage names to recompute even when finished."""
     quiet: bool = False
     timings: dict[str, float] = field(default_factory=dict)
-    """Seconds spent per stage in this run (0.0 for cached ones)."""
+    """Seconds each stage took when it was computed (in this run or the one that cached it)."""
     cached: list[str] = field(default_factory=list)
     """Stages found finished and skipped in this run."""
 
@@ -52,7 +52,8 @@ class StageRunner:
         d = self.root / name / key
         done = d / "DONE.json"
         if done.exists() and name not in self.force:
-            self.timings[name] = self.timings.get(name, 0.0)
+            # Report what the stage cost when it was computed; `cached` says it was reused.
+            self.timings[name] = json.loads(done.read_text()).get("seconds", 0.0)
             self.cached.append(name)
             self._say(f"[{name}] cached ({d})")
             return Stage(name, key, d, cached=True)

@@ -120,5 +120,7 @@ def run(out, **options):
     result = run_pipeline(cfg)
     click.echo("")
     click.echo(result["markdown"])
-    click.echo(f"k = {result['k']} features ablated; total {result['timings']['total']:.1f}s")
+    click.echo(
+        f"k = {result['k']} features ablated; total {result['timings']['total (this run)']:.1f}s"
+    )
     click.echo(f"Report: {cfg.out / 'results.md'}  circuit: {cfg.out / 'circuit.svg'}")

@@ -32,7 +32,11 @@ def test_report_has_every_row_and_artifact(ssae_run):
     assert [r["method"] for r in saved["rows"]] == methods
     assert 1 <= saved["k"] <= FAST["max_k"] and len(saved["features"]) == saved["k"]
     assert set(saved["timings_s"]) >= {"probes", "gsae", "retrieve", "ssae", "circuit", "skyline"}
-    assert saved["config"]["sae"] == "ssae" and saved["sae_eval"]["submodules"]
+    assert saved["config"]["sae"] == "ssae" and saved["sae_eval"]["saes"]["submodules"]
+    assert (
+        saved["sae_eval"]["gsae"]["submodules"].keys()
+        == saved["sae_eval"]["saes"]["submodules"].keys()
+    )
     md = (out / "results.md").read_text()
     assert "| SSAE SHIFT |" in md and "circuit.svg" in md
     svg = (out / "circuit.svg").read_text()
