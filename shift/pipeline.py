@@ -89,10 +89,10 @@ class RunConfig:
     ig_mode: str = "joint"
     """`joint` (all submodules interpolated together: (steps+1) passes in all) or
     `per_submodule` (Marks et al.'s code: steps passes per submodule, ~10x slower)."""
-    node_threshold: float = 0.1
-    """Node threshold of the plotted circuit."""
-    edge_threshold: float = 0.01
-    """Edge threshold of the plotted circuit."""
+    node_threshold: float | None = None
+    """Node threshold of the plotted circuit; None takes the preset's (paper: 0.1)."""
+    edge_threshold: float | None = None
+    """Edge threshold of the plotted circuit; None takes the preset's (paper: 0.01)."""
     max_per_group: int | None = None
     """Cap on each profession x gender group per split (quick runs); None = all."""
     labels: str | None = None
@@ -421,6 +421,8 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
     from circuits.render import render_circuit
 
     cfg, n = ctx.cfg, ctx.cfg.circuit_examples
+    node_threshold = ctx.preset.node_threshold if cfg.node_threshold is None else cfg.node_threshold
+    edge_threshold = ctx.preset.edge_threshold if cfg.edge_threshold is None else cfg.edge_threshold
     inputs = {
         "saes": ctx.keys["saes"],
         "variant": cfg.sae,
@@ -429,8 +431,8 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         "n": n,
         "steps": cfg.ig_steps,
         "ig_mode": cfg.ig_mode,
-        "node_threshold": cfg.node_threshold,
-        "edge_threshold": cfg.edge_threshold,
+        "node_threshold": node_threshold,
+        "edge_threshold": edge_threshold,
         "labels": Path(cfg.labels).read_text() if cfg.labels else None,
     }
 
@@ -453,8 +455,8 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
             method="ig",
             steps=cfg.ig_steps,
             ig_mode=cfg.ig_mode,
-            node_threshold=cfg.node_threshold,
-            edge_threshold=cfg.edge_threshold,
+            node_threshold=node_threshold,
+            edge_threshold=edge_threshold,
             baseline=baseline,
         )
         graph = annotate_circuit(

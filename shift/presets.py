@@ -65,6 +65,10 @@ class Preset:
     each GSAE's own training penalty, so SSAE and GSAE are compared at similar sparsity."""
     tilts: tuple[float, ...] = (500.0, 1e9)
     """Tilted ERM tilts t used for SSAE finetuning (t = 0 is ERM)."""
+    node_threshold: float = 0.1
+    """Node threshold of the plotted circuit, in units of the metric (Marks et al.: 0.1)."""
+    edge_threshold: float = 0.01
+    """Edge threshold of the plotted circuit (Marks et al.: 0.01)."""
     extra: dict = field(default_factory=dict)
     """Anything else a stage wants to carry with the preset."""
 
@@ -191,6 +195,10 @@ def _tiny() -> Preset:
         retrieval_budget_tokens=20_000,
         finetune_lr=1e-3,
         finetune_l1=None,
+        # The tiny probe's largest single-feature effects are ~0.1 logit (Pythia's are larger),
+        # so the paper's 0.1 would plot error nodes only.
+        node_threshold=0.03,
+        edge_threshold=0.003,
         extra={"gsae_tokens": 120_000, "finetune_tokens": 60_000},
     )
 
@@ -204,6 +212,8 @@ def _micro() -> Preset:
         retrieval_budget_tokens=3_000,
         finetune_lr=1e-3,
         finetune_l1=None,
+        node_threshold=0.03,
+        edge_threshold=0.003,
         ctx_len=64,
         extra={"gsae_tokens": 30_000, "finetune_tokens": 20_000},
     )
