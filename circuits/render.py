@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import os
 import shutil
+import unicodedata
 from pathlib import Path
 
 import graphviz
@@ -45,11 +46,18 @@ def truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
+def printable(text: str) -> str:
+    """Control characters (tokens can decode to them) as \\xNN: XML, hence dot, rejects them."""
+    return "".join(
+        f"\\x{ord(c):02x}" if unicodedata.category(c) in ("Cc", "Cs") else c for c in text
+    )
+
+
 def _html_label(lines: list[tuple[str, int, bool]]) -> str:
     """An HTML-like graphviz label from (text, point size, bold) lines, all escaped."""
     parts = []
     for text, size, bold in lines:
-        body = html.escape(text, quote=False)
+        body = html.escape(printable(text), quote=False)
         body = f"<B>{body}</B>" if bold else body
         parts.append(f'<FONT POINT-SIZE="{size}">{body}</FONT>')
     return "<" + "<BR/>".join(parts) + ">"
