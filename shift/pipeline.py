@@ -99,6 +99,8 @@ class RunConfig:
     """Optional JSONL of human feature labels for the circuit plot."""
     device: str = "auto"
     """`auto` (CUDA when available), `cpu` or `cuda`."""
+    sae_eval: bool = True
+    """Evaluate the SAEs (L0, FVU, spliced CE) on the test biographies."""
     force: tuple[str, ...] = ()
     """Stages to recompute even when cached."""
 
@@ -167,7 +169,7 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False) -> dict:
     circuit_dir = _stage_circuit(ctx, saes_dir)
     skyline_dir = _stage_skyline(ctx, saes_dir, circuit_dir)
     shift_rows = _stage_shift(ctx, saes_dir, skyline_dir)
-    sae_eval = _stage_sae_eval(ctx, saes_dir) if cfg.sae != "neurons" else None
+    sae_eval = _stage_sae_eval(ctx, saes_dir) if cfg.sae != "neurons" and cfg.sae_eval else None
     return _report(ctx, rows, shift_rows, circuit_dir, skyline_dir, sae_eval, t_start)
 
 

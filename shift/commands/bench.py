@@ -36,7 +36,13 @@ METRICS = ("worst_group_acc", "profession_acc", "gender_acc")
     "--max-k", default=200, show_default=True, type=int, help="Skyline sweeps k = 1..max-k."
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-def bench(dataset, saes, seeds, preset, tilt, out, max_k, device):
+@click.option(
+    "--sae-eval/--no-sae-eval",
+    default=False,
+    show_default=True,
+    help="Also evaluate every run's SAEs (L0, FVU, spliced CE); slow.",
+)
+def bench(dataset, saes, seeds, preset, tilt, out, max_k, device, sae_eval):
     """Compare SAE variants: worst-group, profession and gender accuracy over seeds.
 
     Writes bench.json, bench.md and bench.png (bar chart with std error bars) to --out; every run's
@@ -64,6 +70,7 @@ def bench(dataset, saes, seeds, preset, tilt, out, max_k, device):
                 out=out / f"{v}-seed{seed}",
                 max_k=max_k,
                 device=device,
+                sae_eval=sae_eval,
             )
             result = run_pipeline(cfg, quiet=True)
             for row in result["rows"]:
