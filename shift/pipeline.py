@@ -240,7 +240,7 @@ def _stage_probes(ctx: Context) -> list[dict]:
     import json
 
     from probes.probe import ProbeConfig
-    from shift.commands.probe import run_baselines
+    from shift.baselines import run_baselines
 
     probe_cfg = ProbeConfig(seed=42 + ctx.cfg.seed, device=str(ctx.lm.device))
     inputs = {
@@ -599,7 +599,7 @@ def _stage_shift(ctx: Context, saes_dir: Path | None, skyline_dir: Path) -> list
 
     from probes.probe import ProbeConfig, load_probe, save_probe, train_probe
     from shift.ablation import parse_feature_ids
-    from shift.commands.probe import evaluate_split
+    from shift.baselines import evaluate_split
 
     cfg = ctx.cfg
     inputs = {"skyline": ctx.keys["skyline"], "probes": ctx.keys["probes"]}

@@ -166,7 +166,7 @@ def test_presets_paper_values_and_lazy_tiny(monkeypatch):
 def test_tiny_path_on_the_micro_world(micro_world, tmp_path, monkeypatch):
     """The tiny preset's code path (paths resolved from a world) on the small `micro` world."""
     from shift import presets
-    from shift.commands.probe import run_baselines
+    from shift.baselines import run_baselines
     from shift.presets import get_preset
 
     monkeypatch.setattr(presets, "_world", lambda name: micro_world)
