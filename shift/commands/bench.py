@@ -90,7 +90,10 @@ def summarize(runs: list[dict]) -> list[dict]:
     for r in runs:
         by_method.setdefault(r["method"], {})[r["seed"]] = r
     table = []
-    for method, per_seed in by_method.items():
+    # Baselines first, the SHIFT variants in the order run, the Oracle (the skyline) last.
+    order = sorted(by_method, key=lambda m: m == "Oracle")
+    for method in order:
+        per_seed = by_method[method]
         row = {"method": method, "n": len(per_seed)}
         for m in METRICS:
             vals = [r[m] for r in per_seed.values()]
