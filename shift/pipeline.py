@@ -23,6 +23,7 @@ The report (`results.json`, `results.md`, the circuit SVG/PNG, the sweep plot) i
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -237,8 +238,6 @@ def _labelled_batches(lm, texts, labels, batch_size: int, max_length: int) -> li
 
 
 def _stage_probes(ctx: Context) -> list[dict]:
-    import json
-
     from probes.probe import ProbeConfig
     from shift.baselines import run_baselines
 
@@ -595,8 +594,6 @@ def _plot_sweep(points, best_k: int, path: Path, label: str) -> None:
 
 
 def _stage_shift(ctx: Context, saes_dir: Path | None, skyline_dir: Path) -> list[dict]:
-    import json
-
     from probes.probe import ProbeConfig, load_probe, save_probe, train_probe
     from shift.ablation import parse_feature_ids
     from shift.baselines import evaluate_split
@@ -636,8 +633,6 @@ def _stage_shift(ctx: Context, saes_dir: Path | None, skyline_dir: Path) -> list
 
 def _stage_sae_eval(ctx: Context, saes_dir: Path) -> dict:
     """The run's SAEs on the test biographies; SSAE runs also evaluate their GSAEs alongside."""
-    import json
-
     from ssae.evaluate import evaluate_saes
     from ssae.tokens import TokenDataset
 
@@ -674,8 +669,6 @@ def _stage_sae_eval(ctx: Context, saes_dir: Path) -> dict:
 
 
 def _report(ctx, rows, shift_rows, circuit_dir, skyline_dir, sae_eval, t_start) -> dict:
-    import json
-
     from shift.report import markdown_table, write_report
 
     cfg = ctx.cfg
