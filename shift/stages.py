@@ -22,6 +22,10 @@ import click
 
 from ssae.io import shift_home, stable_hash, write_json
 
+# Part of every stage key: bump it when a stage's artifact format changes, so an old cache is
+# recomputed rather than misread.
+ARTIFACT_VERSION = 1
+
 
 @dataclass
 class Stage:
@@ -48,7 +52,7 @@ class StageRunner:
     """Stages found finished and skipped in this run."""
 
     def run(self, name: str, inputs: dict[str, Any], fn: Callable[[Path], dict | None]) -> Stage:
-        key = stable_hash({"stage": name, **inputs})
+        key = stable_hash({"stage": name, "version": ARTIFACT_VERSION, **inputs})
         d = self.root / name / key
         done = d / "DONE.json"
         if done.exists() and name not in self.force:
