@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from transformers import GPTNeoXForCausalLM, PreTrainedTokenizerFast
 
-from shift.ablation import AblationEvaluator, ablate, mean_pool
+from circuits.metrics import mean_pool
+from shift.ablation import AblationEvaluator, ablate
 from shift.skyline import RankedFeature, feature_set
 from ssae.dictionary import AutoEncoder
 from ssae.models import LoadedModel, pythia70m_config

@@ -35,14 +35,23 @@ def main() -> None:
     budget = args.budget or preset.retrieval_budget_tokens
     saes = args.saes
     if saes is None:
-        runs = sorted((shift_home() / "stages" / "gsae").glob("*/run"), key=lambda p: p.stat().st_mtime)
+        runs = sorted(
+            (shift_home() / "stages" / "gsae").glob("*/run"), key=lambda p: p.stat().st_mtime
+        )
         saes = str(runs[-1]) if runs else None
     lm = load_model(preset.model)
     seeds = seed_examples(load_bib(preset.bib, splits=("train",)), preset.n_seed_examples)
     out = Path(args.out or shift_home() / "retrieval-precision" / args.preset)
     rows, _ = compare_methods(
-        str(preset.corpus), seeds, "biography", lm, out, budget, saes=saes,
-        ctx_len=preset.ctx_len, embedder=str(preset.embedder),
+        str(preset.corpus),
+        seeds,
+        "biography",
+        lm,
+        out,
+        budget,
+        saes=saes,
+        ctx_len=preset.ctx_len,
+        embedder=str(preset.embedder),
     )
     print(render_precision_table(rows, "biography"))
     result = {"preset": args.preset, "budget_tokens": budget, "saes": saes, "rows": rows}

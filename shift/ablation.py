@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from circuits.metrics import mean_pool
 from ssae.dictionary import Dictionary
 from ssae.errors import ToolkitError
 from ssae.models import LoadedModel, SubmoduleSpec
@@ -55,11 +56,6 @@ def parse_feature_ids(lines: Sequence[str], saes: Mapping[str, Dictionary]) -> F
             "the feature file names no features (expected lines like resid_out_layer3/117)"
         )
     return {k: torch.tensor(sorted(set(v))) for k, v in chosen.items()}
-
-
-def mean_pool(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.to(x.dtype).unsqueeze(-1)
-    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
 class AblationEvaluator:
