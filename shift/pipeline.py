@@ -1,6 +1,6 @@
 """SHIFT end to end on Bias in Bios (Marks et al. 2024; SSAE variants from Muhamed et al. 2024).
 
-Stages, each cached under a key of its inputs (`shift.stages`):
+Stages, each cached under a key of its inputs (`shift.cache`):
 
 1. `probes`    - Original (probe on the ambiguous set), Oracle (balanced set) and CBP, evaluated on
                  the balanced test set.
@@ -33,7 +33,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from shift.presets import Preset, get_preset
-from shift.stages import StageRunner
+from shift.cache import StageRunner
 from ssae.errors import ToolkitError
 from ssae.io import stable_hash, write_json
 from ssae.models import LoadedModel, load_model

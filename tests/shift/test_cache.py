@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shift.stages import StageRunner
+from shift.cache import StageRunner
 
 
 def test_cached_rerun_and_changed_inputs(tmp_path):

@@ -1,4 +1,4 @@
-"""Cached pipeline stages.
+"""The stage cache: cached pipeline stages.
 
 Each stage writes its artifacts into `$SHIFT_HOME/stages/<stage>/<key>/`, where `key` hashes the
 stage's inputs (its options and the keys of the stages it depends on). A stage is finished when its
