@@ -28,16 +28,20 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from shift.presets import Preset, get_preset
+from shift import validate
 from shift.cache import StageRunner
+from shift.presets import Preset, get_preset
 from ssae.errors import ToolkitError
 from ssae.io import stable_hash, write_json
-from ssae.models import LoadedModel, load_model
-from ssae.sae_set import SAESet
+
+if TYPE_CHECKING:  # imported where used: a bad option is refused before transformers loads
+    from ssae.models import LoadedModel
+    from ssae.sae_set import SAESet
 
 SAE_VARIANTS = ("gsae", "ssae", "comp-gsae", "comp-ssae", "neurons")
 DATASETS = ("bib",)
@@ -104,6 +108,8 @@ class RunConfig:
     """Evaluate the SAEs (L0, FVU, spliced CE) on the test biographies."""
     force: tuple[str, ...] = ()
     """Stages to recompute even when cached."""
+    verify: bool = False
+    """Check cached artifacts by SHA-256 before reusing them (the size is always checked)."""
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -116,8 +122,7 @@ class RunConfig:
             )
         if self.max_k < 1 or self.circuit_examples < 1 or self.ig_steps < 1:
             raise ToolkitError("--max-k, --circuit-examples and --ig-steps must be >= 1")
-        if self.tilt < 0:
-            raise ToolkitError("--tilt must be >= 0 (0 is ERM)")
+        validate.check_values(self)
         unknown = set(self.force) - set(STAGES)
         if unknown:
             raise ToolkitError(
@@ -178,24 +183,21 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False) -> dict:
 # context
 
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def _context(cfg: RunConfig, quiet: bool) -> Context:
     from shift.data.bib import load_bib
 
     overrides = {"model": cfg.model, "bib": cfg.bib_path, "saes": cfg.saes, "corpus": cfg.corpus}
     preset = get_preset(cfg.preset, **overrides)
+    checked = validate.check_run(cfg, preset)  # before the world is built or any stage runs
+    from ssae.models import load_model  # slow to import: only once the options are known good
+
     if cfg.model is None and cfg.preset == "paper":
         _fail_fast_offline(str(preset.model))
     preset = preset.resolve()
-    lm = load_model(preset.model, device=_device(cfg.device))
+    lm = load_model(preset.model, device=checked.device)
     preset = dataclasses.replace(preset, professions=tuple(cfg.professions.split(",")))
     bib = load_bib(preset.bib, professions=cfg.professions, max_per_group=cfg.max_per_group)
-    runner = StageRunner(force=frozenset(cfg.force), quiet=quiet)
+    runner = StageRunner(force=frozenset(cfg.force), quiet=quiet, verify=cfg.verify)
     ctx = Context(cfg, preset, lm, bib, runner)
     ctx.keys["bib"] = _bib_key(preset, cfg)
     return ctx
@@ -279,6 +281,7 @@ def _stage_saes(ctx: Context) -> Path | None:
         return gsae_dir
     tokens_dir = _stage_retrieve(ctx, gsae_dir)
 
+    from ssae.sae_set import SAESet
     from ssae.tokens import TokenDataset
     from ssae.train import FinetuneConfig, finetune_saes
 
@@ -397,6 +400,8 @@ def _stage_retrieve(ctx: Context, gsae_dir: Path) -> Path:
 
 
 def _load_variant(ctx: Context, saes_dir: Path | None) -> SAESet:
+    from ssae.sae_set import SAESet
+
     names = ctx.preset.submodule_names
     if saes_dir is None:
         return SAESet.identity(ctx.lm, names=names)

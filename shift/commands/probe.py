@@ -18,6 +18,7 @@ from probes.probe import ProbeConfig
 from shift.baselines import run_baselines
 from shift.data.bib import parse_professions
 from shift.presets import PRESETS, get_preset
+from shift.validate import DeviceParam
 from ssae.errors import ToolkitError
 from ssae.io import shift_home
 
@@ -70,7 +71,12 @@ def _csv(s: str | None) -> Sequence[str] | None:
     show_default=True,
     help="Texts per forward pass when extracting activations.",
 )
-@click.option("--device", default=None, help="cpu or cuda [default: cuda if available].")
+@click.option(
+    "--device",
+    default=None,
+    type=DeviceParam(),
+    help="cpu or cuda [default: cuda if available].",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False),

@@ -103,7 +103,12 @@ from shift.pipeline import DATASETS, SAE_VARIANTS, STAGES, RunConfig
     "--force",
     multiple=True,
     type=click.Choice(STAGES),
-    help="Recompute this stage (repeatable) even if cached.",
+    help="Recompute this stage (repeatable) even if cached; the old result stays until it is done.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check cached artifacts by SHA-256 before reusing them (sizes are always checked).",
 )
 def run(out, **options):
     """Run every SHIFT stage and print the results table.
