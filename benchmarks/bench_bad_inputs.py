@@ -88,7 +88,13 @@ def main() -> None:
     )
     print(f"bar (non-zero exit < 60 s, one line, no traceback, nothing built): {ok}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"preset": args.preset, "cpu_count": os.cpu_count(), "all_pass": ok, "cases": results}
+    report = {
+        "preset": args.preset,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other processes on the same cores
+        "all_pass": ok,
+        "cases": results,
+    }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 

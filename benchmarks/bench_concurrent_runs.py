@@ -106,6 +106,7 @@ def main() -> None:
         "sae": args.sae,
         "options": QUICK,
         "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other processes on the same cores
         "alone_s": alone["wall_s"],
         "pair_s": pair["wall_s"],
         "pair_per_run_s": pair["per_run_s"],
