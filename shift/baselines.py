@@ -89,7 +89,7 @@ def run_baselines(
     `lm` reuses an already loaded model (it must be `preset.model`).
     """
     preset = preset.resolve("model", "bib")
-    probe_config = probe_config or ProbeConfig(device=device)
+    probe_config = probe_config or ProbeConfig(device=device, min_steps=preset.probe_min_steps)
     cbp_config = cbp_config or CBPConfig(probe=probe_config)
     data = load_bib(
         preset.bib, preset.professions, splits=("train", "test"), max_per_group=max_per_group

@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from shift.presets import Preset, get_preset
 from shift.cache import StageRunner
+from shift.presets import Preset, get_preset
 from ssae.errors import ToolkitError
 from ssae.io import stable_hash, write_json
 from ssae.models import LoadedModel, load_model
@@ -241,7 +241,11 @@ def _stage_probes(ctx: Context) -> list[dict]:
     from probes.probe import ProbeConfig
     from shift.baselines import run_baselines
 
-    probe_cfg = ProbeConfig(seed=42 + ctx.cfg.seed, device=str(ctx.lm.device))
+    probe_cfg = ProbeConfig(
+        seed=42 + ctx.cfg.seed,
+        device=str(ctx.lm.device),
+        min_steps=ctx.preset.probe_min_steps,
+    )
     inputs = {
         "model": ctx.model_key,
         "bib": ctx.keys["bib"],
@@ -617,9 +621,8 @@ def _stage_shift(ctx: Context, saes_dir: Path | None, skyline_dir: Path) -> list
         rows = [evaluate(probe, f"{label} SHIFT" if cfg.sae != "neurons" else label)]
         if cfg.sae != "neurons":
             amb_acts = _evaluator(ctx, saes, train.select(train.ambiguous), fill).pooled(features)
-            retrained = train_probe(
-                amb_acts, train.ambiguous_labels, ProbeConfig(seed=42 + cfg.seed)
-            )
+            retrain_cfg = ProbeConfig(seed=42 + cfg.seed, min_steps=ctx.preset.probe_min_steps)
+            retrained = train_probe(amb_acts, train.ambiguous_labels, retrain_cfg)
             save_probe(retrained, d / "retrained.safetensors", submodule=ctx.probe_submodule)
             rows.append(evaluate(retrained, f"{label} SHIFT + retrain"))
         for r in rows:

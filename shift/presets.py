@@ -69,6 +69,9 @@ class Preset:
     """Node threshold of the plotted circuit, in units of the metric (Marks et al.: 0.1)."""
     edge_threshold: float = 0.01
     """Edge threshold of the plotted circuit (Marks et al.: 0.01)."""
+    probe_min_steps: int = 0
+    """Probes train one epoch (SSAE paper App. G.1); a preset whose training sets are too small
+    for one epoch to move the probe names a minimum number of optimiser steps here."""
     extra: dict = field(default_factory=dict)
     """Anything else a stage wants to carry with the preset."""
 
@@ -82,6 +85,8 @@ class Preset:
         ):
             if getattr(self, f) < 1:
                 raise ToolkitError(f"preset {self.name}: {f} must be >= 1")
+        if self.probe_min_steps < 0:
+            raise ToolkitError(f"preset {self.name}: probe_min_steps must be >= 0")
         if self.compress_k > self.sae_width:
             raise ToolkitError(
                 f"preset {self.name}: compress_k {self.compress_k} exceeds sae_width "
@@ -215,6 +220,9 @@ def _micro() -> Preset:
         node_threshold=0.03,
         edge_threshold=0.003,
         ctx_len=64,
+        # Its ambiguous set is a few hundred biographies: one epoch of batch 128 is ~4 steps,
+        # which leaves a probe near its initialisation, so the tests' probes take 100 steps.
+        probe_min_steps=100,
         extra={"gsae_tokens": 30_000, "finetune_tokens": 20_000},
     )
 

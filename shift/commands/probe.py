@@ -102,7 +102,8 @@ def probe(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         cbp_config = CBPConfig(
-            keywords=_csv(cbp_keywords) or CBP_KEYWORDS, probe=ProbeConfig(device=device)
+            keywords=_csv(cbp_keywords) or CBP_KEYWORDS,
+            probe=ProbeConfig(device=device, min_steps=p.probe_min_steps),
         )
     except ValueError as e:
         raise ToolkitError(f"--cbp-keywords: {e}") from e
