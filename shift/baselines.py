@@ -6,8 +6,8 @@ probe submodule (default: residual stream of the penultimate layer):
 - Original: a linear probe on the ambiguous train set (male A vs female B), which can solve the
   task through gender alone - the spurious classifier;
 - Oracle: a linear probe on the balanced train set with profession labels - the skyline;
-- CBP: a concept bottleneck probe (`probes.cbp`) on the ambiguous train set whose gender concepts
-  are removed from the bottleneck,
+- CBP: a concept bottleneck probe (`probes.cbp`) on the ambiguous train set, reading the input
+  only through its similarity to the paper's 20 profession concepts,
 
 and are scored on the test split (`probes.metrics`): profession, gender, worst-group and
 ambiguous accuracy.
