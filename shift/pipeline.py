@@ -436,6 +436,7 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         "n": n,
         "steps": cfg.ig_steps,
         "ig_mode": cfg.ig_mode,
+        "baseline": "zero",
         "node_threshold": node_threshold,
         "edge_threshold": edge_threshold,
         "labels": Path(cfg.labels).read_text() if cfg.labels else None,
@@ -446,7 +447,9 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         weight, bias = _probe_weights(ctx)
         metric = probe_metric(weight, bias, reads=ctx.probe_submodule, name="probe")
         train = ctx.bib["train"]
-        baseline = "mean" if cfg.sae == "neurons" else "zero"
+        # Every variant ranks nodes by IG towards a zero patch, the neuron skyline included (as
+        # in Marks et al.'s code); the neurons' means serve only their ablation (`_fill`).
+        baseline = inputs["baseline"]
         max_len = ctx.preset.ctx_len
 
         # The classifier's circuit: ambiguous set, negative logit of the correct class.

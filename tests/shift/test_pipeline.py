@@ -86,6 +86,22 @@ def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
     assert [r["method"] for r in neurons["rows"]] == ["Original", "CBP", "Neuron skyline", "Oracle"]
 
 
+def test_neuron_skyline_ranks_by_zero_patch_and_mean_ablates(micro_world, tmp_path):
+    """Marks et al.'s neuron skyline: IG towards a zero patch ranks the neurons; the chosen ones
+    are mean-ablated (the means are computed beside the circuit for the ablation only)."""
+    from safetensors.torch import load_file
+
+    from circuits.graph import load_graph
+    from ssae.io import shift_home
+
+    cfg = RunConfig(sae="neurons", out=tmp_path / "n", **FAST)
+    run_pipeline(cfg, quiet=True)
+    assert load_graph(cfg.out / "circuit.json").graph["baseline"] == "zero"
+    key = json.loads((cfg.out / "results.json").read_text())["stage_keys"]["circuit"]
+    means = load_file(str(shift_home() / "stages" / "circuit" / key / "means.safetensors"))
+    assert set(means) >= {"embed", "resid_out_layer3"} and means["embed"].abs().sum() > 0
+
+
 def test_manual_feature_file(ssae_run, tmp_path):
     good = tmp_path / "features.txt"
     good.write_text("resid_out_layer2/3\n# a comment\nmlp_out_layer1/7\n")
