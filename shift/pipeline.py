@@ -130,6 +130,11 @@ class RunConfig:
         return self.sae in ("ssae", "comp-ssae")
 
     @property
+    def compressed(self) -> bool:
+        """Compressed SHIFT: every dictionary cut to its first `compress_k` features."""
+        return self.sae in ("comp-gsae", "comp-ssae")
+
+    @property
     def method_label(self) -> str:
         label = VARIANT_LABELS[self.sae]
         if self.uses_ssae and self.tilt:
@@ -294,14 +299,20 @@ def _stage_saes(ctx: Context) -> Path | None:
         n_tokens=preset.extra.get("finetune_tokens"),
         batch_docs=preset.extra.get("finetune_batch_docs", 16),
     )
+    # Comp. SSAE "is initialized with Comp. GSAE before finetuning" (SSAE paper): slice, then
+    # finetune; never finetune the full set and slice afterwards.
+    keep = preset.compress_k if cfg.compressed else None
     inputs = {
         "gsae": ctx.keys["gsae"],
         "retrieve": ctx.keys["retrieve"],
         "finetune": ft.fingerprint(),
+        "sliced_to": keep,
     }
 
     def fn(d: Path) -> dict:
         gsae = SAESet.load(gsae_dir, ctx.lm, names=preset.submodule_names)
+        if keep is not None:
+            gsae = gsae.slice(keep)
         finetune_saes(ctx.lm, gsae, TokenDataset.load(tokens_dir), ft, d / "run")
         return {}
 
@@ -401,11 +412,13 @@ def _stage_retrieve(ctx: Context, gsae_dir: Path) -> Path:
 
 
 def _load_variant(ctx: Context, saes_dir: Path | None) -> SAESet:
+    """The run's dictionaries; a compressed variant keeps the first `compress_k` features (the
+    Comp. SSAE set was sliced before finetuning and is that wide already)."""
     names = ctx.preset.submodule_names
     if saes_dir is None:
         return SAESet.identity(ctx.lm, names=names)
     saes = SAESet.load(saes_dir, ctx.lm, names=names, device=ctx.lm.device)
-    if ctx.cfg.sae.startswith("comp-"):
+    if ctx.cfg.compressed and next(iter(saes.values())).dict_size > ctx.preset.compress_k:
         saes = saes.slice(ctx.preset.compress_k)
     return saes
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from shift.cli import main
 from shift.pipeline import RunConfig, run_pipeline
@@ -84,6 +85,31 @@ def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
     ]
     neurons = run_pipeline(RunConfig(sae="neurons", out=tmp_path / "n", **FAST), quiet=True)
     assert [r["method"] for r in neurons["rows"]] == ["Original", "CBP", "Neuron skyline", "Oracle"]
+
+
+def test_comp_ssae_finetunes_the_sliced_gsae(ssae_run, tmp_path):
+    """Comp. SSAE "is initialized with Comp. GSAE before finetuning": its finetuning stage has its
+    own key and trains dictionaries that are compress_k wide from the start."""
+    from ssae.io import shift_home
+    from ssae.sae_set import SAESet
+
+    full_out, _ = ssae_run
+    cfg = RunConfig(sae="comp-ssae", out=tmp_path / "c", **FAST)
+    result = run_pipeline(cfg, quiet=True)
+    assert [r["method"] for r in result["rows"]][2] == "Comp. SSAE SHIFT"
+    keys = json.loads((cfg.out / "results.json").read_text())["stage_keys"]
+    full_keys = json.loads((full_out / "results.json").read_text())["stage_keys"]
+    assert keys["ssae"] != full_keys["ssae"] and keys["retrieve"] == full_keys["retrieve"]
+    finetuned = SAESet.load(shift_home() / "stages" / "ssae" / keys["ssae"] / "run")
+    assert {d.dict_size for d in finetuned.values()} == {32}  # micro: compress_k of 256
+    gsae = SAESet.load(shift_home() / "stages" / "gsae" / keys["gsae"] / "run")
+    name = "resid_out_layer2"
+    moved = finetuned[name].encoder.weight - gsae[name].encoder.weight[:32]
+    assert moved.abs().max() > 0  # finetuned ...
+    cos = torch.nn.functional.cosine_similarity(
+        finetuned[name].decoder.weight, gsae[name].decoder.weight[:, :32], dim=0
+    )
+    assert cos.mean() > 0.5  # ... starting from the first 32 GSAE features, feature by feature
 
 
 def test_neuron_skyline_ranks_by_zero_patch_and_mean_ablates(micro_world, tmp_path):
