@@ -166,3 +166,23 @@ def test_paper_preset_offline_names_tiny(monkeypatch, capsys):
         main(["run", "--dataset", "bib", "--sae", "ssae"])
     err = capsys.readouterr().err
     assert "--preset tiny" in err and "Traceback" not in err
+
+
+def test_per_submodule_ig_is_the_default_everywhere():
+    """Marks et al.'s estimator (`_pe_ig`) is the default of `shift run`, `shift circuit compute`,
+    `compute_circuit` and `EffectConfig`; joint IG is an explicit speed option."""
+    import inspect
+
+    from click.testing import CliRunner
+
+    from circuits.circuit import compute_circuit
+    from circuits.effects import EffectConfig
+    from shift.cli import cli
+
+    assert RunConfig().ig_mode == "per_submodule" == EffectConfig().ig_mode
+    assert inspect.signature(compute_circuit).parameters["ig_mode"].default == "per_submodule"
+    for args in (["run", "--help"], ["circuit", "compute", "--help"]):
+        text = " ".join(CliRunner().invoke(cli, args).output.split())
+        assert "--ig-mode [per_submodule|joint]" in text
+        option = text[text.index("--ig-mode") :]
+        assert option.index("[default: per_submodule]") < option.index("--", 2)
