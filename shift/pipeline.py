@@ -244,6 +244,7 @@ def _labelled_batches(lm, texts, labels, batch_size: int, max_length: int) -> li
 
 
 def _stage_probes(ctx: Context) -> list[dict]:
+    from probes.cbp import CBPConfig
     from probes.probe import ProbeConfig
     from shift.baselines import run_baselines
 
@@ -257,6 +258,7 @@ def _stage_probes(ctx: Context) -> list[dict]:
         "bib": ctx.keys["bib"],
         "probe_submodule": ctx.probe_submodule,
         "probe": {k: v for k, v in asdict(probe_cfg).items() if k != "device"},
+        "cbp": {k: v for k, v in asdict(CBPConfig()).items() if k != "probe"},
         "ctx_len": ctx.preset.ctx_len,
     }
 
