@@ -69,7 +69,7 @@ class AblationEvaluator:
         probe_spec: SubmoduleSpec,
         fill: Mapping[str, torch.Tensor] | None = None,
         batch_size: int = 64,
-        max_length: int = 128,
+        max_length: int | None = 128,
         cache_prefix: bool = True,
         progress: bool = False,
     ):

@@ -47,7 +47,7 @@ def split_activations(
     rows: torch.Tensor,
     submodule: str,
     batch_size: int,
-    max_length: int,
+    max_length: int | None,
     progress: bool = True,
 ) -> torch.Tensor:
     """[len(split), d] pooled activations with the pool rows `rows` filled (others NaN)."""
@@ -98,7 +98,9 @@ def run_baselines(
     sub = preset.probe_submodule or default_submodule(lm)
     lm.submodule(sub)  # fail early, in one line, on a bad name
     train, test = data["train"], data["test"]
-    act = dict(submodule=sub, batch_size=batch_size, max_length=preset.ctx_len, progress=progress)
+    act = dict(
+        submodule=sub, batch_size=batch_size, max_length=preset.max_text_tokens, progress=progress
+    )
     a_train = split_activations(lm, train, torch.cat([train.ambiguous, train.balanced]), **act)
     a_test = split_activations(lm, test, torch.arange(len(test)), **act)
 
@@ -125,7 +127,7 @@ def run_baselines(
             bib=str(preset.bib),
             professions=list(data.profession_names),
             submodule=sub,
-            max_length=preset.ctx_len,
+            max_length=preset.max_text_tokens,
             sizes={"train": train.sizes(), "test": test.sizes()},
             cbp_concepts=cbp.names,
             cbp_dropped=[k for k in cbp_config.keywords if k not in cbp.names],

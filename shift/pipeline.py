@@ -230,7 +230,7 @@ def _fail_fast_offline(model: str) -> None:
         )
 
 
-def _labelled_batches(lm, texts, labels, batch_size: int, max_length: int) -> list[dict]:
+def _labelled_batches(lm, texts, labels, batch_size: int, max_length: int | None) -> list[dict]:
     out = []
     for start in range(0, len(texts), batch_size):
         batch = lm.tokenize(texts[start : start + batch_size], max_length=max_length)
@@ -259,7 +259,7 @@ def _stage_probes(ctx: Context) -> list[dict]:
         "probe_submodule": ctx.probe_submodule,
         "probe": {k: v for k, v in asdict(probe_cfg).items() if k != "device"},
         "cbp": {k: v for k, v in asdict(CBPConfig()).items() if k != "probe"},
-        "ctx_len": ctx.preset.ctx_len,
+        "max_text_tokens": ctx.preset.max_text_tokens,
     }
 
     def fn(d: Path) -> dict:
@@ -466,7 +466,7 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         # Every variant ranks nodes by IG towards a zero patch, the neuron skyline included (as
         # in Marks et al.'s code); the neurons' means serve only their ablation (`_fill`).
         baseline = inputs["baseline"]
-        max_len = ctx.preset.ctx_len
+        max_len = ctx.preset.max_text_tokens
 
         # The classifier's circuit: ambiguous set, negative logit of the correct class.
         amb = train.ambiguous[:n]
@@ -537,7 +537,7 @@ def _evaluator(ctx: Context, saes: SAESet, texts, fill=None):
         texts,
         ctx.lm.submodule(ctx.probe_submodule),
         fill=fill,
-        max_length=ctx.preset.ctx_len,
+        max_length=ctx.preset.max_text_tokens,
     )
 
 
