@@ -65,6 +65,11 @@ def _csv(s: str | None) -> Sequence[str] | None:
     help="Comma-separated CBP concepts [default: the SSAE paper's 20].",
 )
 @click.option(
+    "--cbp-drop",
+    default=None,
+    help="Comma-separated CBP concepts left out of the bottleneck after centring [default: none].",
+)
+@click.option(
     "--batch-size",
     type=int,
     default=32,
@@ -92,6 +97,7 @@ def probe(
     submodule,
     max_per_group,
     cbp_keywords,
+    cbp_drop,
     batch_size,
     device,
     out,
@@ -108,10 +114,12 @@ def probe(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         cbp_config = CBPConfig(
-            keywords=_csv(cbp_keywords) or CBP_KEYWORDS, probe=ProbeConfig(device=device)
+            keywords=_csv(cbp_keywords) or CBP_KEYWORDS,
+            drop=_csv(cbp_drop) or (),
+            probe=ProbeConfig(device=device, min_steps=p.probe_min_steps),
         )
     except ValueError as e:
-        raise ToolkitError(f"--cbp-keywords: {e}") from e
+        raise ToolkitError(f"--cbp-keywords/--cbp-drop: {e}") from e
     out = Path(out) if out else shift_home() / "runs" / f"probe-{preset}"
     run = run_baselines(
         p,

@@ -87,10 +87,10 @@ from shift.pipeline import DATASETS, SAE_VARIANTS, STAGES, RunConfig
 )
 @click.option(
     "--ig-mode",
-    default="joint",
+    default="per_submodule",
     show_default=True,
-    type=click.Choice(["joint", "per_submodule"]),
-    help="IG interpolation: all submodules together, or one at a time (Marks et al.).",
+    type=click.Choice(["per_submodule", "joint"]),
+    help="IG interpolation: one submodule at a time (Marks et al.), or all together (faster).",
 )
 @click.option(
     "--max-per-group",

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from shift.cli import main
 from shift.pipeline import RunConfig, run_pipeline
@@ -109,6 +110,47 @@ def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
     assert [r["method"] for r in neurons["rows"]] == ["Original", "CBP", "Neuron skyline", "Oracle"]
 
 
+def test_comp_ssae_finetunes_the_sliced_gsae(ssae_run, tmp_path):
+    """Comp. SSAE "is initialized with Comp. GSAE before finetuning": its finetuning stage has its
+    own key and trains dictionaries that are compress_k wide from the start."""
+    from ssae.io import shift_home
+    from ssae.sae_set import SAESet
+
+    full_out, _ = ssae_run
+    cfg = RunConfig(sae="comp-ssae", out=tmp_path / "c", **FAST)
+    result = run_pipeline(cfg, quiet=True)
+    assert [r["method"] for r in result["rows"]][2] == "Comp. SSAE SHIFT"
+    keys = json.loads((cfg.out / "results.json").read_text())["stage_keys"]
+    full_keys = json.loads((full_out / "results.json").read_text())["stage_keys"]
+    assert keys["ssae"] != full_keys["ssae"] and keys["retrieve"] == full_keys["retrieve"]
+    finetuned = SAESet.load(shift_home() / "stages" / "ssae" / keys["ssae"] / "run")
+    assert {d.dict_size for d in finetuned.values()} == {32}  # micro: compress_k of 256
+    gsae = SAESet.load(shift_home() / "stages" / "gsae" / keys["gsae"] / "run")
+    name = "resid_out_layer2"
+    moved = finetuned[name].encoder.weight - gsae[name].encoder.weight[:32]
+    assert moved.abs().max() > 0  # finetuned ...
+    cos = torch.nn.functional.cosine_similarity(
+        finetuned[name].decoder.weight, gsae[name].decoder.weight[:, :32], dim=0
+    )
+    assert cos.mean() > 0.5  # ... starting from the first 32 GSAE features, feature by feature
+
+
+def test_neuron_skyline_ranks_by_zero_patch_and_mean_ablates(micro_world, tmp_path):
+    """Marks et al.'s neuron skyline: IG towards a zero patch ranks the neurons; the chosen ones
+    are mean-ablated (the means are computed beside the circuit for the ablation only)."""
+    from safetensors.torch import load_file
+
+    from circuits.graph import load_graph
+    from ssae.io import shift_home
+
+    cfg = RunConfig(sae="neurons", out=tmp_path / "n", **FAST)
+    run_pipeline(cfg, quiet=True)
+    assert load_graph(cfg.out / "circuit.json").graph["baseline"] == "zero"
+    key = json.loads((cfg.out / "results.json").read_text())["stage_keys"]["circuit"]
+    means = load_file(str(shift_home() / "stages" / "circuit" / key / "means.safetensors"))
+    assert set(means) >= {"embed", "resid_out_layer3"} and means["embed"].abs().sum() > 0
+
+
 def test_manual_feature_file(ssae_run, tmp_path):
     good = tmp_path / "features.txt"
     good.write_text("resid_out_layer2/3\n# a comment\nmlp_out_layer1/7\n")
@@ -149,3 +191,23 @@ def test_paper_preset_offline_names_tiny(monkeypatch, capsys):
         main(["run", "--dataset", "bib", "--sae", "ssae"])
     err = capsys.readouterr().err
     assert "--preset tiny" in err and "Traceback" not in err
+
+
+def test_per_submodule_ig_is_the_default_everywhere():
+    """Marks et al.'s estimator (`_pe_ig`) is the default of `shift run`, `shift circuit compute`,
+    `compute_circuit` and `EffectConfig`; joint IG is an explicit speed option."""
+    import inspect
+
+    from click.testing import CliRunner
+
+    from circuits.circuit import compute_circuit
+    from circuits.effects import EffectConfig
+    from shift.cli import cli
+
+    assert RunConfig().ig_mode == "per_submodule" == EffectConfig().ig_mode
+    assert inspect.signature(compute_circuit).parameters["ig_mode"].default == "per_submodule"
+    for args in (["run", "--help"], ["circuit", "compute", "--help"]):
+        text = " ".join(CliRunner().invoke(cli, args).output.split())
+        assert "--ig-mode [per_submodule|joint]" in text
+        option = text[text.index("--ig-mode") :]
+        assert option.index("[default: per_submodule]") < option.index("--", 2)
