@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from shift.presets import Preset, get_preset
 from shift.cache import StageRunner
+from shift.presets import Preset, get_preset
 from ssae.errors import ToolkitError
 from ssae.io import stable_hash, write_json
 from ssae.models import LoadedModel, load_model

@@ -6,9 +6,12 @@ Inside a topic, words are drawn with Zipf weights over the topic's word lists (s
 the corpus has the heavy-tailed unigram statistics of natural text.
 
 Rare subdomains also have *tail concepts*: words that occur in only a small fraction of that
-subdomain's documents (each rare document mentions one with probability `tail_prob`, chosen
-uniformly among ~10), i.e. in roughly tail_prob / 10 of 1% of the corpus. A general SAE trained on
-the corpus sees them very rarely; that is the "dark matter" specialised SAEs are meant to recover.
+subdomain's documents. A physics-like or toxic-like document mentions one with probability
+`tail_prob`, drawn with the same Zipf weights as every word list (p ~ 1 / rank^word_zipf over the
+~12 concepts, so the first is ~15x commoner than the last); the manifest records how many corpus
+documents mention each. A general SAE trained on the corpus sees them very rarely; that is the
+"dark matter" specialised SAEs are meant to recover, and the SSAE studies score recall of these
+known concepts against their known frequencies.
 
 Counts per topic are allocated exactly (largest remainders), then documents are shuffled, so that
 the manifest's fractions equal the configured ones up to rounding.
@@ -81,9 +84,21 @@ class DocumentWriter:
             self.topics[name] = {k: ZipfChoice(spec[k], s) for k in keys}
         self.cities = ZipfChoice(CITIES, s)
         self.bio_weights = [p.weight for p in PROFESSIONS]
+        self.tails = {
+            "physics": ZipfChoice(PHYSICS["tail"], s),
+            "toxic": ZipfChoice(TOXIC["tail"], s),
+        }
 
-    def write(self, rng: random.Random, topic: str) -> tuple[str, str | None]:
-        """(text, tail concept or None)."""
+    def write(
+        self,
+        rng: random.Random,
+        topic: str,
+        tail: str | None = None,
+        register: str = "templates",
+    ) -> tuple[str, str | None]:
+        """(text, tail concept or None). For physics and toxic text, `tail` forces a mention of
+        that concept and `register` picks another template list of the topic (e.g. the
+        instruction-style `ood_templates` of the SSAE studies)."""
         if topic == "biography":
             prof = rng.choices(PROFESSIONS, weights=self.bio_weights)[0]
             gender = int(rng.random() < prof.p_female)
@@ -93,12 +108,10 @@ class DocumentWriter:
         if topic in ("physics", "toxic"):
             spec = PHYSICS if topic == "physics" else TOXIC
             n = rng.randint(max(2, c.min_sentences - 1), c.max_sentences)
-            sentences = [
-                self._sentence(rng, topic, rng.choice(spec["templates"])) for _ in range(n)
-            ]
-            tail = None
-            if rng.random() < c.tail_prob:
-                tail = rng.choice(spec["tail"])
+            sentences = [self._sentence(rng, topic, rng.choice(spec[register])) for _ in range(n)]
+            if tail is None and rng.random() < c.tail_prob:
+                tail = self.tails[topic](rng)
+            if tail is not None:
                 for _ in range(rng.randint(1, 2)):
                     t = rng.choice(spec["tail_templates"])
                     sentences.insert(
