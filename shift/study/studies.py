@@ -72,7 +72,7 @@ def curve_summary(ctx: StudyContext, runs, gsae: dict) -> dict:
         out[split] = {
             "l0_range": [lo, hi],
             "per_seed": per_seed,
-            **{k: v for k, v in mean_std(per_seed).items()},
+            **mean_std(per_seed),
             "best_on_val": best_abs["mean"],
             "best_on_val_relative": best_rel["mean"],
             "covered": best_abs["covered"],

@@ -6,12 +6,11 @@ Inside a topic, words are drawn with Zipf weights over the topic's word lists (s
 the corpus has the heavy-tailed unigram statistics of natural text.
 
 Rare subdomains also have *tail concepts*: words that occur in only a small fraction of that
-subdomain's documents. A physics-like or toxic-like document mentions one with probability
-`tail_prob`, drawn with the same Zipf weights as every word list (p ~ 1 / rank^word_zipf over the
-~12 concepts, so the first is ~15x commoner than the last); the manifest records how many corpus
-documents mention each. A general SAE trained on the corpus sees them very rarely; that is the
-"dark matter" specialised SAEs are meant to recover, and the SSAE studies score recall of these
-known concepts against their known frequencies.
+subdomain's documents (each rare document mentions one with probability `tail_prob`, chosen
+uniformly among ~10), i.e. in roughly tail_prob / 10 of 1% of the corpus; the manifest records how
+many corpus documents mention each. A general SAE trained on the corpus sees them very rarely;
+that is the "dark matter" specialised SAEs are meant to recover, and the SSAE studies score
+recall of these known concepts against their known frequencies.
 
 Counts per topic are allocated exactly (largest remainders), then documents are shuffled, so that
 the manifest's fractions equal the configured ones up to rounding.
@@ -84,10 +83,6 @@ class DocumentWriter:
             self.topics[name] = {k: ZipfChoice(spec[k], s) for k in keys}
         self.cities = ZipfChoice(CITIES, s)
         self.bio_weights = [p.weight for p in PROFESSIONS]
-        self.tails = {
-            "physics": ZipfChoice(PHYSICS["tail"], s),
-            "toxic": ZipfChoice(TOXIC["tail"], s),
-        }
 
     def write(
         self,
@@ -110,7 +105,7 @@ class DocumentWriter:
             n = rng.randint(max(2, c.min_sentences - 1), c.max_sentences)
             sentences = [self._sentence(rng, topic, rng.choice(spec[register])) for _ in range(n)]
             if tail is None and rng.random() < c.tail_prob:
-                tail = self.tails[topic](rng)
+                tail = rng.choice(spec["tail"])
             if tail is not None:
                 for _ in range(rng.randint(1, 2)):
                     t = rng.choice(spec["tail_templates"])

@@ -1,5 +1,5 @@
-"""Study data generated on demand from the world: Zipf tail concepts, subdomain documents in two
-registers, concept probes, and the TinyStories-like corpus."""
+"""Study data generated on demand from the world: subdomain documents in two registers, concept
+probes, and the TinyStories-like corpus; the world's own corpus is left as it was."""
 
 from __future__ import annotations
 
@@ -14,22 +14,20 @@ from shift.world.config import get_config
 from shift.world.corpus import DocumentWriter
 from shift.world.stories import THINGS, generate_stories
 from shift.world.subdomains import documents, probe_documents, tail_concepts
-from shift.world.templates import ZipfChoice
-from shift.world.vocab import PHYSICS
 from ssae.errors import DataError
 
 
-def test_tail_concepts_follow_zipf_weights():
+def test_forced_tail_and_register_leave_the_default_documents_alone():
+    """The study hooks (a forced tail concept, another register) do not change what the writer
+    produces by default, so the world's corpus stays byte for byte what it was."""
     writer = DocumentWriter(get_config("micro"))
-    rng = random.Random(0)
-    tails = Counter(writer.write(rng, "physics", tail=None)[1] for _ in range(6000))
-    tails.pop(None)
-    n = sum(tails.values())
-    assert n == pytest.approx(0.3 * 6000, rel=0.05)  # tail_prob
-    want = ZipfChoice(PHYSICS["tail"], get_config("micro").corpus.word_zipf).probabilities()
-    for concept, p in zip(PHYSICS["tail"], want, strict=True):
-        assert tails[concept] / n == pytest.approx(p, abs=0.02), concept
-    assert tails[PHYSICS["tail"][0]] > 8 * tails[PHYSICS["tail"][-1]]
+    a = [writer.write(random.Random(k), "physics") for k in range(50)]
+    b = [writer.write(random.Random(k), "physics", None, "templates") for k in range(50)]
+    assert a == b and any(t is not None for _, t in a)
+    text, tail = writer.write(random.Random(0), "physics", tail="muon")
+    assert tail == "muon" and "muon" in text
+    ood, _ = writer.write(random.Random(0), "toxic", register="ood_templates")
+    assert ood != writer.write(random.Random(0), "toxic")[0]
 
 
 def test_subdomain_documents_are_new_deterministic_and_in_their_register(micro_world):
