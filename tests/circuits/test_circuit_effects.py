@@ -225,3 +225,18 @@ def test_exact_effects_against_a_plain_forward(tiny_lm, tiny_saes):
     assert torch.allclose(ex.errors[name], (m1 - m0).mean())
     assert torch.allclose(ex.features[name][3], (m2 - m0).mean())
     assert torch.isnan(ex.features[name][0])
+
+
+def test_neuron_set_follows_the_models_device_and_dtype(tiny_lm):
+    """`SAESet.identity(lm)` lives where the model does (float64 here; CUDA on a GPU machine), so
+    node effects of neurons run; with CPU float32 directions the effects fail on any other."""
+    from ssae.sae_set import SAESet
+
+    neurons = SAESet.identity(tiny_lm, names=["resid_out_layer0", "resid_out_layer1"])
+    for sae in neurons.values():
+        D = sae.decoder_directions
+        assert D.device == tiny_lm.device and D.dtype == tiny_lm.model.dtype == torch.float64
+    batch = make_batch(b=2, t=4)
+    cfg = EffectConfig(method="attrib")
+    effects, _ = node_effects(tiny_lm, dict(neurons), [batch], _linear_probe(), cfg, progress=False)
+    assert effects.features["resid_out_layer1"].shape == (tiny_lm.d_model,)
