@@ -90,7 +90,7 @@ def condense(report: dict) -> dict:
 
 
 def markdown(summary: dict) -> str:
-    lines = [f"# SSAE studies, {summary['preset']} preset", ""]
+    lines = [f"# SSAE studies, {summary['preset']} preset", "", summary["note"], ""]
     lines += ["| study | domain | wall s | load before | load after |", "|---|---|---|---|---|"]
     for s in summary["studies"]:
         lb = s.get("load_before") or ["-"]
@@ -139,12 +139,22 @@ def main() -> None:
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--studies", default="tail:physics,data-selection:physics,term:tinystories")
     ap.add_argument("--collect", nargs="*", type=Path, help="report folders already written")
+    ap.add_argument(
+        "--timings",
+        type=Path,
+        help="with --collect: JSON {folder name: {wall_s, load_before, load_after}} measured "
+        "around commands run by hand",
+    )
+    ap.add_argument("--note", default="", help="what world / code the figures are from")
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "bench_studies")
     args = ap.parse_args()
 
     folders, timing = [], {}
     if args.collect:
         folders = list(args.collect)
+        if args.timings:
+            measured = json.loads(args.timings.read_text())
+            timing = {f: measured[f.name] for f in folders if f.name in measured}
     else:
         for pair in args.studies.split(","):
             study, domain = pair.split(":")
@@ -165,6 +175,7 @@ def main() -> None:
         )
     summary = {
         "preset": args.preset,
+        "note": args.note,
         "studies": studies,
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
