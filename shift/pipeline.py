@@ -342,6 +342,8 @@ def _stage_gsae(ctx: Context) -> Path:
     tc = TrainConfig(
         dict_size=preset.sae_width,
         n_tokens=preset.extra.get("gsae_tokens", 500_000),
+        l1=preset.extra.get("gsae_l1", 1.0),
+        lr=preset.extra.get("gsae_lr", 1e-3),
         names=preset.submodule_names,
         batch_docs=preset.extra.get("gsae_batch_docs", 16),
     )

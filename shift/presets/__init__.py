@@ -212,7 +212,14 @@ def _tiny() -> Preset:
         # The world's LM is trained on 128-token rows; positions past them are untrained.
         # No tiny-world biography is longer (benchmarks/results/truncation.json).
         max_text_tokens=128,
-        extra={"gsae_tokens": 120_000, "finetune_tokens": 60_000},
+        # GSAE sparsity and fidelity calibrated on held-out corpus text (shift/world/CALIBRATION.md):
+        # L1 4 (normalised units) at lr 3e-3 over 300k tokens gives mean L0 ~20 of d = 128.
+        extra={
+            "gsae_tokens": 300_000,
+            "gsae_l1": 4.0,
+            "gsae_lr": 3e-3,
+            "finetune_tokens": 60_000,
+        },
     )
 
 
