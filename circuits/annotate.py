@@ -18,7 +18,6 @@ The node's `label` becomes the human label if there is one, else the top tokens.
 from __future__ import annotations
 
 import json
-import operator
 import os
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from circuits.metrics import Metric
 from circuits.runner import frozen, ordered_specs, run_metric
 from ssae.dictionary import Dictionary
 from ssae.errors import DataError
+from ssae.lens import lens_top_tokens
 from ssae.models import LoadedModel
 from ssae.tokens import TokenDataset
 
@@ -45,15 +45,10 @@ def show_token(text: str) -> str:
 def logit_lens(
     lm: LoadedModel, sae: Dictionary, features: list[int], k: int = 8
 ) -> list[list[str]]:
-    """Top-k logit-lens tokens of the decoder direction of each feature."""
+    """Top-k logit-lens tokens of the decoder direction of each feature (see ssae.lens)."""
     if not features:
         return []
-    norm = operator.attrgetter(lm.arch["final_norm"])(lm.model)
-    unembed = lm.model.get_output_embeddings()
-    with torch.no_grad():
-        dirs = sae.decoder_directions[torch.tensor(features)].to(lm.device)
-        logits = unembed(norm(dirs.to(next(unembed.parameters()).dtype)))
-        top = logits.topk(min(k, logits.shape[-1]), dim=-1).indices.tolist()
+    top = lens_top_tokens(lm, sae.decoder_directions[torch.tensor(features)], k).tolist()
     return [[show_token(lm.tokenizer.decode([t])) for t in row] for row in top]
 
 

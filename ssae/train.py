@@ -17,7 +17,7 @@ s (none for an external SAE: raw units, s = 1) and, unless given, the recorded l
 and the tilt mean for the specialised SAE what they meant for its general parent. A fresh SAE
 starts with b_dec at the mean input.
 
-Runs resume: every `checkpoint_every` steps the trainer state, the step (= data position), the
+Runs resume (see ssae.run_folder): every `checkpoint_every` steps the trainer state, the step (= data position), the
 scales and the RNG state are written atomically to `<out>/checkpoint.pt`; a rerun with the same
 settings continues from there and ends bit-identical to an uninterrupted run. The finished set is
 written (atomically, replacing the checkpoint) in the dictionary_learning layout with
@@ -27,7 +27,6 @@ written (atomically, replacing the checkpoint) in the dictionary_learning layout
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,16 +35,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ssae.activations import read_activations
+from ssae.activations import ActivationCache, read_activations
 from ssae.dictionary import AutoEncoder
-from ssae.errors import CheckpointError, DataError, ToolkitError
-from ssae.io import stable_hash, torch_load, torch_save
+from ssae.errors import DataError, ToolkitError
+from ssae.io import stable_hash, torch_save
 from ssae.models import LoadedModel, SubmoduleSpec
-from ssae.sae_set import SET_FILE, SAESet
+from ssae.run_folder import CHECKPOINT, check_out_dir, completed, digest, load_checkpoint
+from ssae.sae_set import SAESet
 from ssae.tokens import TokenDataset
 from ssae.trainer import MultiSAETrainer, activation_scale
 
-CHECKPOINT = "checkpoint.pt"
 _SCALE_TOKENS = 16_384  # tokens used to estimate each activation scale and the initial b_dec
 
 
@@ -92,6 +91,9 @@ class FitConfig:
     threads: int | None = None
     """torch intra-op threads during the run (restored afterwards); None keeps the current
     setting. 1 is fastest for small models on a machine shared with other jobs."""
+    cache_activations: bool = False
+    """Read every document's activations once and train from memory (n_tokens x d floats per
+    submodule): for small datasets passed over many times, each pass then skips the model."""
 
     def __post_init__(self):
         checks = {
@@ -139,6 +141,8 @@ class TrainConfig(FitConfig):
     """Dictionary width as a multiple of the activation width (when `dict_size` is None)."""
     dict_size: int | None = None
     """Dictionary width; overrides `expansion`."""
+    decoder_bias: bool = True
+    """False fixes b_dec at 0: a residual (boost) SAE must add nothing where no feature fires."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -195,12 +199,24 @@ def train_saes(
     cfg: TrainConfig,
     out_dir: str | Path,
     on_step: Callable[[int, dict], None] | None = None,
+    residual_of: SAESet | None = None,
 ) -> SAESet:
-    """Train one general ReLU SAE per submodule from scratch; the set is saved in `out_dir`."""
+    """Train one ReLU SAE per submodule from scratch; the set is saved in `out_dir`.
+
+    With `residual_of` (a frozen SAE set), each SAE learns that set's reconstruction error
+    x - residual_of[name](x) instead of x (the boost SAE of arXiv 2507.12990)."""
     specs = _select_specs(lm.submodules(), cfg.names)
     width = cfg.dict_size or cfg.expansion * lm.d_model
     saes = SAESet.new(specs, width, seed=cfg.seed)
-    return _fit(lm, saes, tokens, cfg, Path(out_dir), fresh=True, kind="train", on_step=on_step)
+    if not cfg.decoder_bias:
+        for ae in saes.values():
+            ae.bias.data.zero_()
+            ae.bias.requires_grad_(False)
+    base = None
+    if residual_of is not None:
+        base = residual_of.with_specs(lm).subset(saes.names).to(lm.device)
+    out = Path(out_dir)
+    return _fit(lm, saes, tokens, cfg, out, fresh=True, kind="train", on_step=on_step, base=base)
 
 
 def finetune_saes(
@@ -243,6 +259,7 @@ def _fit_run(
     fresh: bool,
     kind: str,
     on_step: Callable[[int, dict], None] | None,
+    base: SAESet | None = None,
 ) -> SAESet:
     _check_tokens(lm, tokens)
     wrong = {n: type(d).__name__ for n, d in saes.items() if not isinstance(d, AutoEncoder)}
@@ -256,23 +273,27 @@ def _fit_run(
             "kind": kind,
             "cfg": cfg.fingerprint(),
             "model": lm.name,
-            "data": _digest({"input_ids": tokens.input_ids, "lengths": tokens.lengths}),
-            "init": None if fresh else {n: _digest(saes[n].state_dict()) for n in saes},
+            "data": digest({"input_ids": tokens.input_ids, "lengths": tokens.lengths}),
+            "init": None if fresh else {n: digest(saes[n].state_dict()) for n in saes},
             "parents": None if fresh else {n: _trained_with(saes, n) for n in saes},
+            "residual_of": None
+            if base is None
+            else {n: digest(base[n].state_dict()) for n in base},
         }
     )
-    done = _completed(out_dir, key, lm)
+    done = completed(out_dir, key, lm)
     if done is not None:
         return done
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir)
     plan = plan_batches(tokens, cfg.batch_docs, cfg.n_tokens, cfg.seed)
     saes.to(lm.device)
+    source = _Source(lm, specs, tokens, base, cfg)
     ckpt_file = out_dir / CHECKPOINT
-    state = _load_checkpoint(ckpt_file, key) if ckpt_file.exists() else None
+    state = load_checkpoint(ckpt_file, key) if ckpt_file.exists() else None
     if state is not None:
         scales = {n: float(state["scales"][n]) for n in saes}
     else:
-        scales = _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh)
+        scales = _initial_scales(source, saes, tokens, plan, cfg, fresh)
         for n, ae in saes.items():
             ae.scale_biases(1.0 / scales[n])  # into the space of x / s
     trainer = MultiSAETrainer(
@@ -306,10 +327,8 @@ def _fit_run(
     )
     with bar:
         for step in range(trainer.step_count, total):
-            batch = _batch(tokens, plan.batches[step])
-            acts = read_activations(lm, specs, batch)
-            keep = batch["attention_mask"].bool().to(lm.device)
-            xs = {n: acts[n][keep] / scales[n] for n in saes}
+            rows = source.rows(plan.batches[step])
+            xs = {n: rows[n] / scales[n] for n in saes}
             stats = trainer.step(xs)
             loss = sum(s["loss"] for s in stats.values())
             history.append(loss)
@@ -396,7 +415,7 @@ def _l1_coefficients(saes: SAESet, cfg: FitConfig, scales: dict[str, float]) -> 
     return out
 
 
-def _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh) -> dict[str, float]:
+def _initial_scales(source, saes, tokens, plan, cfg, fresh) -> dict[str, float]:
     """Per-submodule scale s (and, for fresh SAEs, b_dec = mean of x) from the first batches.
 
     Finetuning keeps the scale an SAE was trained with when it is recorded; with `normalize`
@@ -412,12 +431,10 @@ def _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh) -> dict[str, floa
     seen = 0
     one_epoch = math.ceil(len(tokens) / cfg.batch_docs)  # never read a document twice
     for rows in plan.batches[:one_epoch]:
-        batch = _batch(tokens, rows)
-        acts = read_activations(lm, specs, batch)
-        keep = batch["attention_mask"].bool().to(lm.device)
+        acts = source.rows(rows)
         for n in saes:
-            sample[n].append(acts[n][keep])
-        seen += int(keep.sum())
+            sample[n].append(acts[n])
+        seen += int(tokens.lengths[rows].sum())
         if seen >= _SCALE_TOKENS:
             break
     xs = {n: torch.cat(v) for n, v in sample.items()}
@@ -425,18 +442,33 @@ def _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh) -> dict[str, floa
         return {n: known[n] or activation_scale(xs[n]) for n in saes}
     with torch.no_grad():
         for n, ae in saes.items():
-            ae.bias.copy_(xs[n].mean(0))  # raw space; scale_biases(1/s) follows
+            if ae.bias.requires_grad:  # a fixed (zero) decoder bias stays fixed
+                ae.bias.copy_(xs[n].mean(0))  # raw space; scale_biases(1/s) follows
     return {n: activation_scale(xs[n]) if cfg.normalize else 1.0 for n in saes}
 
 
-def _digest(state: dict[str, torch.Tensor]) -> str:
-    """Content hash of a state dict (raw bytes; JSON would be far too slow for big SAEs)."""
-    h = hashlib.sha256()
-    for k in sorted(state):
-        t = state[k].detach().to("cpu").contiguous()
-        h.update(f"{k}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()[:16]
+class _Source:
+    """Training rows [n_real_tokens, d] per submodule of a batch of documents: the activations
+    x (one forward pass, or from an ActivationCache), or with a `base` set its reconstruction
+    error x - base[name](x)."""
+
+    def __init__(self, lm, specs, tokens: TokenDataset, base: SAESet | None, cfg: FitConfig):
+        self.lm, self.specs, self.tokens, self.base = lm, specs, tokens, base
+        cached = cfg.cache_activations
+        self.cache = ActivationCache(lm, specs, tokens, cfg.batch_docs) if cached else None
+
+    def rows(self, docs: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.cache is not None:
+            rows = self.cache.rows(docs)
+        else:
+            batch = _batch(self.tokens, docs)
+            acts = read_activations(self.lm, self.specs, batch)
+            keep = batch["attention_mask"].bool().to(self.lm.device)
+            rows = {n: a[keep] for n, a in acts.items()}
+        if self.base is not None:
+            with torch.no_grad():
+                rows = {n: x - self.base[n](x) for n, x in rows.items()}
+        return rows
 
 
 def _batch(tokens: TokenDataset, rows: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -465,47 +497,3 @@ def _check_tokens(lm: LoadedModel, tokens: TokenDataset) -> None:
             f"token dataset has token id {top} but model {lm.name} has a vocabulary of {vocab}; "
             "it was tokenized for another model"
         )
-
-
-def _completed(out_dir: Path, key: str, lm: LoadedModel) -> SAESet | None:
-    marker = out_dir / SET_FILE
-    if not marker.exists():
-        return None
-    saes = SAESet.load(out_dir, lm, device=lm.device)
-    if not saes.meta.get("complete"):
-        return None
-    if saes.meta.get("key") != key:
-        raise CheckpointError(
-            f"{marker}: {out_dir} holds SAEs made with other settings, data or model; "
-            "choose another output folder or delete it"
-        )
-    return saes
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ToolkitError(f"output {out_dir} is a file; pass a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / CHECKPOINT).exists():
-        raise ToolkitError(
-            f"output folder {out_dir} is not empty and holds no SAE run; it would be replaced, "
-            "so choose a new or empty folder"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _load_checkpoint(file: Path, key: str) -> dict:
-    try:
-        state = torch_load(file)
-    except Exception as e:  # torch.load raises many types on a torn or foreign file
-        msg = " ".join(str(e).split())[:160]
-        raise CheckpointError(
-            f"{file} is corrupt ({msg}); delete it to restart the run from scratch"
-        ) from e
-    if not isinstance(state, dict) or "trainer" not in state:
-        raise CheckpointError(f"{file} is not a SAE training checkpoint; delete it to restart")
-    if state.get("key") != key:
-        raise CheckpointError(
-            f"{file} was written with other settings, data or model; delete it to restart, "
-            "or rerun with the settings it was started with"
-        )
-    return state

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ssae.errors import DataError, ToolkitError
 from ssae.io import atomic_path, stable_hash, write_json, write_text
@@ -427,26 +426,14 @@ def _report(config, prepared, seeds, rows, scores, first, n_tokens, candidates, 
 
 
 def _write(out_dir, prepared, rows, scores, first, config, report) -> None:
-    from ssae.tokens import TokenDataset
-
     out_dir.mkdir(parents=True, exist_ok=True)
     # A stale report.json would mark a half-rewritten folder as finished; it goes first.
     (out_dir / "report.json").unlink(missing_ok=True)
-    ids = torch.full((len(rows), config.ctx_len), prepared.pad_id, dtype=torch.int32)
-    lens = torch.zeros(len(rows), dtype=torch.int32)
-    for j, r in enumerate(rows.tolist()):
-        t = prepared.token_ids(r)
-        ids[j, : len(t)] = torch.from_numpy(t.astype(np.int32))
-        lens[j] = len(t)
-    doc_ids = [prepared.doc_id(int(r)) for r in rows]
-    TokenDataset(
-        ids,
-        lens,
-        prepared.pad_id,
-        tokenizer=prepared.tokenizer_name,
-        source=f"retrieve:{config.method}:{prepared.corpus.source}",
-        doc_ids=doc_ids,
-    ).save(out_dir / "tokens")
+    tokens = prepared.token_dataset(
+        rows, source=f"retrieve:{config.method}:{prepared.corpus.source}"
+    )
+    tokens.save(out_dir / "tokens")
+    doc_ids, lens = tokens.doc_ids, tokens.lengths
     with atomic_path(out_dir / "selection.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for j, r in enumerate(rows.tolist()):
             fh.write(
