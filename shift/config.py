@@ -20,6 +20,7 @@ from typing import Literal, get_args
 
 from circuits.effects import EffectConfig
 from probes.probe import ProbeConfig
+from shift import validate
 from ssae.errors import ConfigError
 from ssae.retrieval.pipeline import RetrievalConfig
 from ssae.train import FinetuneConfig
@@ -106,7 +107,9 @@ class RunConfig:
     sae_eval: bool = True
     """Evaluate the SAEs (L0, FVU, spliced CE) on the test biographies."""
     force: tuple[Stage, ...] = ()
-    """Stages to recompute even when cached (repeatable)."""
+    """Recompute this stage even if cached (repeatable); the old result stays until it is done."""
+    verify: bool = False
+    """Check cached artifacts by SHA-256 before reusing them (sizes are always checked)."""
     sources: Sources = field(default_factory=Sources)
     """Local or other sources instead of the preset's."""
     probe: ProbeConfig | None = None
@@ -138,9 +141,16 @@ class RunConfig:
             raise ConfigError(
                 f"--force names unknown stages {sorted(unknown)}; stages: {', '.join(STAGES)}"
             )
-        if self.max_per_group is not None and self.max_per_group < 1:
-            raise ConfigError("--max-per-group must be >= 1")
         self.force = tuple(self.force)
+        validate.check_values(
+            {
+                "tilt": self.finetune.tilt,
+                "node_threshold": self.circuit.node_threshold,
+                "edge_threshold": self.circuit.edge_threshold,
+                "seed": self.seed,
+                "max_per_group": self.max_per_group,
+            }
+        )
         self.out = Path(self.out or Path("runs") / f"{self.dataset}-{self.sae}-{self.preset}")
 
     @property
@@ -158,6 +168,7 @@ class RunConfig:
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise ConfigError(f"unknown run option(s) {', '.join(unknown)}")
+        validate.check_values(options)
         top, nested = {}, {}
         for name, value in options.items():
             if value is None:
@@ -186,6 +197,7 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "max_per_group": (None, "max_per_group"),
     "sae_eval": (None, "sae_eval"),
     "force": (None, "force"),
+    "verify": (None, "verify"),
     "model": ("sources", "model"),
     "bib_path": ("sources", "bib_path"),
     "saes": ("sources", "saes"),

@@ -22,6 +22,7 @@ from circuits.effects import EffectConfig
 from circuits.states import Baseline
 from shift.commands.options import Opt, given, options, path_option
 from shift.config import CircuitConfig
+from shift.validate import DeviceParam
 from ssae.configs import check_value
 from ssae.errors import DataError, ToolkitError
 
@@ -148,7 +149,9 @@ def make_metric(spec: str, reads: str | None):
     help="Add logit-lens tokens and top contexts (from --data) to the feature nodes.",
 )
 @path_option("--labels", help='JSONL of labels: {"feature": "resid_out_layer3/123", "label": ...}.')
-@click.option("--device", default="cpu", show_default=True)
+@click.option(
+    "--device", default="cpu", show_default=True, type=DeviceParam(), help="torch device."
+)
 @click.option("--force", is_flag=True, help="Recompute even if --out holds this circuit.")
 @path_option("--out", required=True, help="Circuit JSON file.")
 def compute(

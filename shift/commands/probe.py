@@ -57,7 +57,7 @@ def probe(submodule, batch_size, out, **values):
     from shift.config import DATASETS, RunConfig
     from shift.data.bib import parse_professions
     from shift.presets import get_preset
-    from shift.stages.context import device_of
+    from shift.validate import device as device_of
     from ssae.errors import ConfigError
     from ssae.io import shift_home
 

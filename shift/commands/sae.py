@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from shift.commands.options import Opt, given, options, path_option
+from shift.validate import DeviceParam
 from ssae.errors import DataError, ToolkitError
 from ssae.train import FinetuneConfig, TrainConfig
 
@@ -41,7 +42,9 @@ FINETUNE_OPTIONS = _fit_options(FinetuneConfig)
 
 
 def _model_option(f):
-    f = click.option("--device", default="cpu", show_default=True, help="torch device.")(f)
+    f = click.option(
+        "--device", default="cpu", show_default=True, type=DeviceParam(), help="torch device."
+    )(f)
     return click.option(
         "--model", "model_id", required=True, help="Hugging Face model id or local directory."
     )(f)

@@ -4,9 +4,10 @@ A preset is a TOML file next to this module (`paper.toml`, `tiny.toml`, `micro.t
 the typed `Preset` below (`ssae.configs.from_mapping`: unknown or mistyped settings are errors).
 Its tables are the configurations of the stages - `[probe]` (`probes.probe.ProbeConfig`), `[gsae]`
 (`ssae.train.TrainConfig`), `[finetune]` (`ssae.train.FinetuneConfig`), `[retrieval]`
-(`ssae.retrieval.RetrievalConfig`), `[circuit]` (`shift.config.CircuitConfig`) and, for a built-in
-world, `[world]` (`shift.world.config.WorldConfig`) - and every setting a file leaves out is the
-class's own default, which is the paper's. No stage branches on a preset's name.
+(`ssae.retrieval.RetrievalConfig`) and `[circuit]` (`shift.config.CircuitConfig`) - and every
+setting a file leaves out is the class's own default, which is the paper's. A preset on a built-in
+world names it (`world = "tiny"`); that world's own sizes live in `shift.world.config`. No stage
+branches on a preset's name.
 
 Sources (`model`, `bib`, `saes`, `corpus`) are hub ids or local paths; `world:<part>` names a file
 of the preset's built-in world, which `Preset.resolve()` builds on first use
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from probes.probe import ProbeConfig
 from shift.config import CircuitConfig
-from shift.world.config import WorldConfig
+from shift.world.config import PRESETS as WORLDS
 from ssae.configs import from_mapping
 from ssae.errors import ConfigError
 from ssae.retrieval.pipeline import RetrievalConfig
@@ -79,8 +80,8 @@ class Preset:
     """How subdomain data is retrieved (documents cut to `ctx_len` tokens)."""
     circuit: CircuitConfig = field(default_factory=CircuitConfig)
     """The circuit's examples and plotting thresholds."""
-    world: WorldConfig | None = None
-    """The built-in world that `world:` sources name (`shift.world`)."""
+    world: str | None = None
+    """The built-in world (`shift.world.config.PRESETS`) that `world:` sources name."""
 
     def __post_init__(self):
         for name in ("sae_width", "compress_k", "ctx_len"):
@@ -97,6 +98,10 @@ class Preset:
             raise ConfigError(f"preset {self.name}: set the SAE width with sae_width, not [gsae]")
         if self.retrieval.ctx_len != self.ctx_len:
             object.__setattr__(self, "retrieval", _replace(self.retrieval, ctx_len=self.ctx_len))
+        if self.world is not None and self.world not in WORLDS:
+            raise ConfigError(
+                f"preset {self.name}: no built-in world {self.world!r}; worlds: {', '.join(WORLDS)}"
+            )
         needs_world = [s for s in SOURCES if str(getattr(self, s)).startswith(WORLD_PREFIX)]
         if needs_world and self.world is None:
             raise ConfigError(f"preset {self.name}: {needs_world} name a world but it has none")
@@ -129,7 +134,7 @@ class Preset:
         for name in sources or SOURCES:
             value = getattr(self, name)
             if isinstance(value, str) and value.startswith(WORLD_PREFIX):
-                values[name] = str(getattr(_world(self.name), value[len(WORLD_PREFIX) :]))
+                values[name] = str(getattr(_world(self.world), value[len(WORLD_PREFIX) :]))
         return _replace(self, **values)
 
 
@@ -153,8 +158,6 @@ def _load(name: str) -> Preset:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"preset file {name}.toml is not valid TOML ({e})") from e
-    if "world" in data:  # the world is cached under the preset's name
-        data["world"] = {"preset": name, **data["world"]}
     return from_mapping(Preset, {"name": name, **data}, where=f"preset {name}")
 
 

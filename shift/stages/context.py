@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from shift import validate
 from shift.cache import StageRunner
 from shift.config import RunConfig
 from shift.data.bib import BibData
 from shift.methods import Method
 from shift.presets import Preset, get_preset
 from ssae.io import stable_hash
-from ssae.models import LoadedModel, load_model
+
+if TYPE_CHECKING:
+    from ssae.models import LoadedModel
 
 
 @dataclass
@@ -43,11 +47,14 @@ class RunContext:
         src = cfg.sources
         preset = get_preset(
             cfg.preset, model=src.model, bib=src.bib_path, saes=src.saes, corpus=src.corpus
-        ).resolve()
-        preset = replace(preset, professions=tuple(src.professions.split(",")))
-        lm = load_model(preset.model, device=device_of(cfg.device))
+        )
+        checked = validate.check_run(cfg, preset)  # before the world is built or any stage runs
+        from ssae.models import load_model  # slow to import: only once the options are known good
+
+        preset = replace(preset.resolve(), professions=tuple(src.professions.split(",")))
+        lm = load_model(preset.model, device=checked.device)
         bib = load_bib(preset.bib, professions=src.professions, max_per_group=cfg.max_per_group)
-        runner = StageRunner(force=frozenset(cfg.force), quiet=quiet)
+        runner = StageRunner(force=frozenset(cfg.force), quiet=quiet, verify=cfg.verify)
         return cls(cfg, cfg.method, preset, lm, bib, runner, _bib_key(preset.bib, cfg))
 
     @property
@@ -83,13 +90,6 @@ class RunContext:
             fill=fill,
             max_length=self.preset.max_text_tokens,
         )
-
-
-def device_of(name: str) -> str:
-    """`auto` is CUDA when available, else the CPU."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def _bib_key(source: str, cfg: RunConfig) -> str:

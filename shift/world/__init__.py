@@ -6,13 +6,6 @@ cached paths afterwards; see `shift.world.build` for the layout and `shift.world
 """
 
 from shift.world.build import WorldPaths, ensure_world, world_dir
-from shift.world.config import WorldConfig, get_config, world_presets
+from shift.world.config import PRESETS, WorldConfig, get_config
 
-__all__ = [
-    "WorldConfig",
-    "WorldPaths",
-    "ensure_world",
-    "get_config",
-    "world_dir",
-    "world_presets",
-]
+__all__ = ["PRESETS", "WorldConfig", "WorldPaths", "ensure_world", "get_config", "world_dir"]

@@ -1,7 +1,6 @@
 """Configuration of a tiny world: corpus, biography dataset, tokenizer and language model sizes.
 
-The values of each world live with the rest of its preset, in the `[world]` table of
-`shift/presets/<name>.toml`: `tiny` (what `shift run --preset tiny` uses; a few minutes on two
+Two presets share one code path: `tiny` (what `shift run --preset tiny` uses; a few minutes on two
 CPU cores) and `micro` (the same world shrunk so that tests can build it in seconds).
 """
 
@@ -167,20 +166,22 @@ class WorldConfig:
         return dataclasses.asdict(self)
 
 
-def world_presets() -> tuple[str, ...]:
-    """The presets (`shift.presets`) that name a built-in world."""
-    from shift.presets import get_preset, names
-
-    return tuple(n for n in names() if get_preset(n).world is not None)
+PRESETS: dict[str, WorldConfig] = {
+    "tiny": WorldConfig(preset="tiny", train=TrainConfig(epochs=0.4, batch_size=16)),
+    "micro": WorldConfig(
+        preset="micro",
+        corpus=CorpusConfig(n_docs=3000, n_heldout=300, heldout_min_per_topic=20),
+        bib=BibConfig(total_per_split=(6_000, 1_500, 1_500), min_group=(40, 40, 40)),
+        model=ModelConfig(
+            vocab_size=1024, hidden_size=64, num_heads=4, intermediate_size=256, ctx_len=64
+        ),
+        train=TrainConfig(epochs=0.5, batch_size=16, lr=5e-3),
+    ),
+}
 
 
 def get_config(preset: str) -> WorldConfig:
-    """The world of a named preset (its `[world]` table); unknown names raise a one-line error."""
-    from shift.presets import get_preset, names
-
-    world = get_preset(preset).world if preset in names() else None
-    if world is None:
-        raise ToolkitError(
-            f"unknown world preset {preset!r}; choose one of {list(world_presets())}"
-        )
-    return world
+    """The configuration of a named preset; unknown names raise a one-line ToolkitError."""
+    if preset not in PRESETS:
+        raise ToolkitError(f"unknown world preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[preset]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -74,6 +76,27 @@ def test_killed_run_resumes_without_redoing_finished_stages(ssae_run, tmp_path, 
     again = run_pipeline(cfg, quiet=True)
     assert set(again["cached"]) >= {"probes", "gsae", "circuit", "skyline", "shift"}
     assert again["rows"] == result["rows"]
+
+
+def test_corrupt_cache_is_recomputed_with_a_warning(ssae_run, capfd):
+    """A garbage probes/rows.json (a JSONDecodeError traceback before issue 14): the rerun notices
+    it by the stage's manifest, recomputes that stage alone, bit for bit, and reports the
+    uncorrupted results with one warning naming the stage. (The cheapest stage to recompute; the
+    other artifacts and corruptions are covered on a toy stage in test_cache.py.)"""
+    out, result = ssae_run
+    keys = json.loads((out / "results.json").read_text())["stage_keys"]
+    rows = Path(os.environ["SHIFT_HOME"]) / "stages" / "probes" / keys["probes"] / "rows.json"
+    before = rows.read_bytes()
+    rows.write_text("garbage")
+    capfd.readouterr()
+    again = run_pipeline(RunConfig.from_options(sae="ssae", out=out, **FAST), quiet=True)
+    assert again["rows"] == result["rows"] and again["k"] == result["k"]
+    assert "probes" not in again["cached"] and {"ssae", "circuit", "skyline"} <= set(
+        again["cached"]
+    )
+    warnings = [line for line in capfd.readouterr().err.splitlines() if line.startswith("Warning")]
+    assert len(warnings) == 1 and "cached stage 'probes' failed verification" in warnings[0]
+    assert rows.read_bytes() == before
 
 
 def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
@@ -186,7 +209,9 @@ def test_manual_feature_file(ssae_run, tmp_path):
     assert result["k"] == 2
     bad = tmp_path / "bad.txt"
     bad.write_text("resid_out_layer2/99999\n")
-    with pytest.raises(ToolkitError, match="does not exist: resid_out_layer2 has 256 features"):
+    with pytest.raises(
+        ToolkitError, match="resid_out_layer2/99999 does not exist; .* 256 features"
+    ):
         run_pipeline(
             RunConfig.from_options(sae="ssae", out=tmp_path / "b", features_file=str(bad), **FAST),
             quiet=True,
