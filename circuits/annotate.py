@@ -17,7 +17,6 @@ The node's `label` becomes the human label if there is one, else the top tokens.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from circuits.metrics import Metric
 from circuits.runner import frozen, ordered_specs, run_metric
 from ssae.dictionary import Dictionary
 from ssae.errors import DataError
+from ssae.io import read_jsonl
 from ssae.lens import lens_top_tokens
 from ssae.models import LoadedModel
 from ssae.tokens import TokenDataset
@@ -150,18 +150,8 @@ def load_labels(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"label file {path} does not exist")
-    labels = {}
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            labels[str(row["feature"])] = str(row["label"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise DataError(
-                f"{path}:{i}: expected a JSON object with 'feature' and 'label' ({e})"
-            ) from e
-    return labels
+    rows = read_jsonl(path, {"feature": object, "label": object})
+    return {str(row["feature"]): str(row["label"]) for row in rows}
 
 
 def annotate_circuit(

@@ -38,133 +38,15 @@ from tqdm.auto import tqdm
 from ssae.activations import ActivationCache, read_activations
 from ssae.dictionary import AutoEncoder
 from ssae.errors import DataError, ToolkitError
+from ssae.fit_config import FinetuneConfig, FitConfig, TrainConfig
 from ssae.io import stable_hash, torch_save
-from ssae.models import LoadedModel, SubmoduleSpec
+from ssae.models import LoadedModel
 from ssae.run_folder import CHECKPOINT, check_out_dir, completed, digest, load_checkpoint
-from ssae.sae_set import SAESet
+from ssae.sae_set import SAESet, select_specs
 from ssae.tokens import TokenDataset
 from ssae.trainer import MultiSAETrainer, activation_scale
 
 _SCALE_TOKENS = 16_384  # tokens used to estimate each activation scale and the initial b_dec
-
-
-@dataclass
-class FitConfig:
-    """Settings shared by training and finetuning (defaults: see TrainConfig, FinetuneConfig)."""
-
-    lr: float = 1e-3
-    """Adam learning rate after warm-up."""
-    l1: float | None = 1.0
-    """L1 coefficient lambda, in the units the SAE is trained in (see module docstring).
-    Finetuning with None keeps each SAE's own coefficient (config.json `l1_penalty`, else 0.1)."""
-    tilt: float = 0.0
-    """TERM tilt t over per-token losses; 0 is ERM."""
-    n_tokens: int | None = None
-    """Token budget (real tokens, padding excluded); None is one epoch of the dataset."""
-    batch_docs: int = 16
-    """Documents per step; each step trains on all their real tokens."""
-    warmup_steps: int = 0
-    """Linear learning-rate warm-up steps."""
-    decay_start: float | None = None
-    """Fraction of the steps after which the learning rate decays linearly to 0 (None: never)."""
-    l1_warmup_steps: int = 0
-    """Linear warm-up of lambda from 0 over this many steps."""
-    target_l0: float | None = None
-    """Adaptive L1: steer each SAE's L0 towards this value (None: fixed lambda)."""
-    l1_adapt_rate: float = 0.05
-    """Exponent of the multiplicative lambda controller."""
-    resample_every: int | None = None
-    """Resample dead features every this many steps (None: never)."""
-    dead_tokens: int = 100_000
-    """A feature is dead after this many tokens without activating."""
-    normalize: bool | None = True
-    """Train on x / s per submodule (see module docstring); the saved SAE reads raw x. For
-    finetuning, None (auto) keeps the scale the SAE was trained with (1 for external SAEs)."""
-    checkpoint_every: int = 50
-    """Write a resumable checkpoint every this many steps."""
-    seed: int = 0
-    """Seed of the data order, initialisation and resampling."""
-    names: list[str] | None = None
-    """Submodules to train (default: all of the model, or all of the given SAE set)."""
-    progress: bool = True
-    """Show a tqdm progress bar."""
-    threads: int | None = None
-    """torch intra-op threads during the run (restored afterwards); None keeps the current
-    setting. 1 is fastest for small models on a machine shared with other jobs."""
-    cache_activations: bool = False
-    """Read every document's activations once and train from memory (n_tokens x d floats per
-    submodule): for small datasets passed over many times, each pass then skips the model."""
-
-    def __post_init__(self):
-        checks = {
-            "lr": self.lr > 0,
-            "l1": self.l1 is None or self.l1 >= 0,
-            "tilt": math.isfinite(self.tilt),
-            "n_tokens": self.n_tokens is None or self.n_tokens > 0,
-            "batch_docs": self.batch_docs >= 1,
-            "warmup_steps": self.warmup_steps >= 0,
-            "decay_start": self.decay_start is None or 0 <= self.decay_start < 1,
-            "l1_warmup_steps": self.l1_warmup_steps >= 0,
-            "target_l0": self.target_l0 is None or self.target_l0 > 0,
-            "resample_every": self.resample_every is None or self.resample_every >= 1,
-            "dead_tokens": self.dead_tokens >= 1,
-            "checkpoint_every": self.checkpoint_every >= 1,
-            "threads": self.threads is None or self.threads >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ToolkitError(
-                f"invalid SAE training settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}"
-            )
-
-    def fingerprint(self) -> dict:
-        """The settings that change the result (progress and checkpoint cadence do not)."""
-        d = asdict(self)
-        for key in ("progress", "checkpoint_every", "threads"):
-            d.pop(key)
-        return d
-
-
-@dataclass
-class TrainConfig(FitConfig):
-    """General SAEs from scratch: width `dict_size` (default expansion x d), resampling on."""
-
-    lr: float = 1e-3
-    l1: float | None = 1.0
-    n_tokens: int | None = 500_000
-    warmup_steps: int = 20
-    decay_start: float | None = 0.8
-    l1_warmup_steps: int = 20
-    resample_every: int | None = 100
-    dead_tokens: int = 50_000
-    expansion: int = 8
-    """Dictionary width as a multiple of the activation width (when `dict_size` is None)."""
-    dict_size: int | None = None
-    """Dictionary width; overrides `expansion`."""
-    decoder_bias: bool = True
-    """False fixes b_dec at 0: a residual (boost) SAE must add nothing where no feature fires."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.l1 is None or self.normalize is None:
-            raise ToolkitError("training from scratch needs an explicit l1 and normalize")
-        if self.expansion < 1 or (self.dict_size is not None and self.dict_size < 1):
-            raise ToolkitError(
-                f"invalid SAE width: expansion={self.expansion}, dict_size={self.dict_size}"
-            )
-
-
-@dataclass
-class FinetuneConfig(FitConfig):
-    """Specialising an SAE set (SSAE paper: lr 1e-4, L1 0.1, one epoch, tilt 0, 500 or 1e9).
-
-    Defaults keep each SAE's own units and L1 coefficient (`normalize=None`, `l1=None`), so a
-    finetuned SAE trades sparsity for reconstruction as its general parent did."""
-
-    lr: float = 1e-4
-    l1: float | None = None
-    n_tokens: int | None = None
-    normalize: bool | None = None
 
 
 @dataclass
@@ -205,7 +87,7 @@ def train_saes(
 
     With `residual_of` (a frozen SAE set), each SAE learns that set's reconstruction error
     x - residual_of[name](x) instead of x (the boost SAE of arXiv 2507.12990)."""
-    specs = _select_specs(lm.submodules(), cfg.names)
+    specs = select_specs(lm.submodules(), cfg.names)
     width = cfg.dict_size or cfg.expansion * lm.d_model
     saes = SAESet.new(specs, width, seed=cfg.seed)
     if not cfg.decoder_bias:
@@ -477,16 +359,6 @@ def _batch(tokens: TokenDataset, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         "input_ids": tokens.input_ids[rows, :width].long(),
         "attention_mask": tokens.attention_mask(rows)[:, :width],
     }
-
-
-def _select_specs(specs: list[SubmoduleSpec], names: list[str] | None) -> list[SubmoduleSpec]:
-    if names is None:
-        return specs
-    by_name = {s.name: s for s in specs}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise ToolkitError(f"the model has no submodules {missing}")
-    return [s for s in specs if s.name in names]
 
 
 def _check_tokens(lm: LoadedModel, tokens: TokenDataset) -> None:

@@ -138,8 +138,6 @@ def open_study(
     study = get_study_preset(preset_name, **(study_overrides or {}))
     study.domain(domain)  # one-line error for an unknown or missing domain, before any work
     preset = get_preset(preset_name, model=model, corpus=corpus, saes=saes)
-    if model is None and not callable(preset.model):
-        _fail_fast_offline(str(preset.model))
     preset = preset.resolve()
     lm = load_model(preset.model, device=device)
     if study.submodule not in {s.name for s in lm.submodules()}:
@@ -212,22 +210,16 @@ def build_data(ctx: StudyContext) -> StudyData:
     )
 
 
-# --------------------------------------------------------------------------------------------
-# The two calls into shift.pipeline, kept here so they are easy to repoint when the stages move
-# to shift/stages/: the general SAEs come from the very `gsae` stage (same name, same inputs)
-# that `shift run` uses, so a study and a SHIFT run share one cached set.
-
-
 def general_saes(preset: Preset, lm: LoadedModel, runner: StageRunner) -> tuple[Path, str]:
-    """(folder, stage key) of the preset's general SAE set: loaded, or trained on the corpus."""
-    from shift.pipeline import Context, _stage_gsae
+    """(folder, stage key) of the preset's general SAE set: loaded, or trained on the corpus.
 
-    ctx = Context(cfg=None, preset=preset, lm=lm, bib=None, runner=runner)
-    folder = _stage_gsae(ctx)
-    return Path(folder), ctx.keys["gsae"]
+    The very `gsae` stage (same name, same inputs) that `shift run` uses, so a study and a
+    SHIFT run share one cached set."""
+    from shift.stages.context import RunContext
+    from shift.stages.dictionaries import run_gsae
 
-
-def _fail_fast_offline(model: str) -> None:
-    from shift.pipeline import _fail_fast_offline as fail
-
-    fail(model)
+    ctx = RunContext(
+        cfg=None, method=None, preset=preset, lm=lm, bib=None, runner=runner, bib_key=""
+    )
+    gsae = run_gsae(ctx)
+    return Path(gsae.dir), gsae.key

@@ -63,7 +63,7 @@ def selection(ctx: StudyContext, method: str) -> tuple[Path, str, dict]:
         "method": method,
         "budget": ctx.study.select_tokens,
         "ctx_len": ctx.preset.ctx_len,
-        "embedder": str(ctx.preset.embedder),
+        "embedder": ctx.preset.retrieval.embedder,
         "gsae": ctx.gsae_key if uses_sae else None,
         "submodule": ctx.submodule if uses_sae else None,
     }
@@ -80,7 +80,7 @@ def selection(ctx: StudyContext, method: str) -> tuple[Path, str, dict]:
             saes=ctx.gsae_dir if uses_sae else None,
             submodule=ctx.submodule,
             topic=ctx.study.topics.get(ctx.domain),
-            retrieval={"embedder": str(ctx.preset.embedder)},
+            retrieval={"embedder": ctx.preset.retrieval.embedder},
         )
 
     stage = ctx.runner.run("study-select", inputs, fn)

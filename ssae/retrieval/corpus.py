@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ssae.errors import DataError
-from ssae.io import atomic_path, shift_home, stable_hash, write_json
+from ssae.errors import ConfigError, DataError
+from ssae.io import atomic_path, read_jsonl, shift_home, stable_hash, write_json
 
 
 @dataclass
@@ -45,9 +45,9 @@ class Corpus:
 
     def __post_init__(self):
         if len(self.ids) != len(self.texts):
-            raise ValueError("ids and texts differ in length")
+            raise ConfigError("ids and texts differ in length")
         if self.topics is not None and len(self.topics) != len(self.texts):
-            raise ValueError("topics and texts differ in length")
+            raise ConfigError("topics and texts differ in length")
         if len(set(self.ids)) != len(self.ids):
             raise DataError(f"corpus {self.source} has duplicate document ids; make `id` unique")
 
@@ -105,21 +105,7 @@ def _load_file(path: Path, max_docs: int | None) -> Corpus:
 
 
 def _read_jsonl(path: Path, max_docs: int | None) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno} is not valid JSON ({e.msg})") from e
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise DataError(f"{path}:{lineno} needs a string field 'text'")
-            rows.append(obj)
-            if max_docs is not None and len(rows) >= max_docs:
-                break
-    return rows
+    return read_jsonl(path, {"text": str}, max_rows=max_docs)
 
 
 def _read_parquet(path: Path, max_docs: int | None) -> list[dict]:
@@ -329,7 +315,7 @@ def prepare_corpus(
 ) -> PreparedCorpus:
     """Cut every document to its first `ctx_len` tokens of `tokenizer` (cached; see docstring)."""
     if ctx_len < 1:
-        raise ValueError("ctx_len must be >= 1")
+        raise ConfigError("ctx_len must be >= 1")
     key = stable_hash([corpus.fingerprint, tokenizer_key(tokenizer), ctx_len])
     root = Path(cache_dir or shift_home() / "retrieval") / "prepared" / key
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -407,3 +393,14 @@ def _cut(tokenizer, texts: list[str], ctx_len: int) -> dict:
         )
     except NotImplementedError as e:  # slow tokenizers have no offsets
         raise DataError("retrieval needs a fast (Rust) tokenizer for the model") from e
+
+
+def cached_index(marker: Path, load, doc_ids: list[str]):
+    """The index cached in `marker`'s folder (None when `marker` is absent), checked against the
+    corpus it claims to index."""
+    if not marker.exists():
+        return None
+    index = load(marker.parent)
+    if index.doc_ids != doc_ids:
+        raise DataError(f"index {marker.parent} does not match its corpus; delete it to rebuild")
+    return index

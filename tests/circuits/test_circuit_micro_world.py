@@ -7,7 +7,6 @@ import json
 import pandas as pd
 import pytest
 import torch
-from circuit_helpers import fit_random_saes
 from click.testing import CliRunner
 from safetensors.torch import save_file
 from scipy.stats import spearmanr
@@ -25,6 +24,7 @@ from circuits import (
 )
 from ssae.errors import ToolkitError
 from ssae.models import load_model
+from tests.circuits.circuit_helpers import fit_random_saes
 
 PROBE_LAYER = "resid_out_layer3"
 TOP = 40
