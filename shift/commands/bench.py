@@ -80,9 +80,9 @@ def bench(methods, seeds, out, sae_eval, **shared):
 
 
 def summarize(runs: list[dict]) -> list[dict]:
-    """Mean and std over seeds per method (baselines are shared by variants: counted once per seed)."""
-    import statistics
-
+    """Per method: mean, sample std and 95% interval over seeds of each metric (baselines are
+    shared by variants: counted once per seed), and for every method other than the Original and
+    the Oracle its SCR score on worst group and on profession (below)."""
     by_method: dict[str, dict[int, dict]] = {}
     for r in runs:
         by_method.setdefault(r["method"], {})[r["seed"]] = r
@@ -93,21 +93,80 @@ def summarize(runs: list[dict]) -> list[dict]:
         per_seed = by_method[method]
         row = {"method": method, "n": len(per_seed)}
         for m in METRICS:
-            vals = [r[m] for r in per_seed.values()]
-            row[m] = statistics.fmean(vals)
-            row[f"{m}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            _describe(row, m, [r[m] for r in per_seed.values()])
+        if method not in ("Original", "Oracle"):
+            for m, label in (("worst_group_acc", "scr_worst"), ("profession_acc", "scr_prof")):
+                scores = scr_scores(per_seed, by_method.get("Original"), by_method.get("Oracle"), m)
+                if scores:
+                    _describe(row, label, scores)
         table.append(row)
     return table
 
 
+def scr_scores(method: dict, original: dict | None, oracle: dict | None, metric: str) -> list:
+    """SAEBench's SCR per seed: (A_method - A_original) / (A_oracle - A_original), 0 for no
+    change and 1 for the Oracle's accuracy; seeds whose Oracle does not beat the Original
+    (an undefined score) are left out."""
+    scores = []
+    for seed, r in method.items():
+        if original is None or oracle is None or seed not in original or seed not in oracle:
+            continue
+        a_orig, a_oracle = original[seed][metric], oracle[seed][metric]
+        if a_oracle > a_orig:
+            scores.append((r[metric] - a_orig) / (a_oracle - a_orig))
+    return scores
+
+
+def _describe(row: dict, name: str, vals: list[float]) -> None:
+    """Mean, sample std and the t-based 95% interval of the mean (None for one seed)."""
+    import statistics
+
+    from scipy.stats import t
+
+    mean = statistics.fmean(vals)
+    std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    row[name], row[f"{name}_std"] = mean, std
+    if len(vals) > 1:
+        half = float(t.ppf(0.975, len(vals) - 1)) * std / len(vals) ** 0.5
+        row[f"{name}_ci95"] = [mean - half, mean + half]
+    else:
+        row[f"{name}_ci95"] = None
+
+
 def markdown(table: list[dict], seeds: int) -> str:
-    """Mean +- std in % per method and metric."""
-    header = ["method", "worst group", "profession", "gender"]
+    """Mean +- std in % per method and metric, the worst group's 95% interval, and SCR."""
+
+    def interval(r, m, scale=100.0):
+        ci = r.get(f"{m}_ci95")
+        return f"[{scale * ci[0]:.1f}, {scale * ci[1]:.1f}]" if ci else "-"
+
+    def scr(r, m):
+        return f"{r[m]:.2f} {interval(r, m, 1.0)}" if m in r else "-"
+
+    header = [
+        "method",
+        "worst group",
+        "profession",
+        "gender",
+        "worst group 95% CI",
+        "SCR worst [95% CI]",
+        "SCR profession [95% CI]",
+    ]
     cells = [
-        [r["method"], *(f"{100 * r[m]:.1f} +- {100 * r[m + '_std']:.1f}" for m in METRICS)]
+        [
+            r["method"],
+            *(f"{100 * r[m]:.1f} +- {100 * r[m + '_std']:.1f}" for m in METRICS),
+            interval(r, "worst_group_acc"),
+            scr(r, "scr_worst"),
+            scr(r, "scr_prof"),
+        ]
         for r in table
     ]
-    return f"(mean +- std over {seeds} seeds)\n\n" + markdown_table(header, cells)
+    note = (
+        f"(mean +- std over {seeds} seeds; 95% intervals of the mean from Student's t; "
+        "SCR = (A - A_Original) / (A_Oracle - A_Original) per seed, SAEBench)"
+    )
+    return note + "\n\n" + markdown_table(header, cells)
 
 
 def write_bench(out: Path, runs: list[dict], table: list[dict], seeds: int) -> None:

@@ -40,3 +40,30 @@ def test_mean_and_std_over_seeds():
     assert table["Oracle"]["worst_group_acc_std"] == 0.0
     md = markdown(list(table.values()), 2)
     assert "| GSAE SHIFT | 70.0 +- 14.1 |" in md
+
+
+def test_interval_and_scr_match_their_definitions():
+    """95% interval: mean +- t(0.975, n-1) s / sqrt(n); SCR per seed:
+    (A - A_original) / (A_oracle - A_original), seeds with A_oracle <= A_original left out."""
+    worst = {0: (0.2, 0.6, 0.9), 1: (0.4, 0.8, 0.9), 2: (0.3, 0.5, 0.8), 3: (0.5, 0.9, 0.5)}
+    runs = []
+    for seed, (orig, shift, oracle) in worst.items():
+        runs += [
+            _row("Original", seed, orig),
+            _row("GSAE SHIFT", seed, shift),
+            _row("Oracle", seed, oracle),
+        ]
+    table = {r["method"]: r for r in summarize(runs)}
+    vals = [0.6, 0.8, 0.5, 0.9]
+    mean = sum(vals) / 4
+    s = (sum((v - mean) ** 2 for v in vals) / 3) ** 0.5
+    half = 3.182446305284263 * s / 2  # t(0.975, 3) from tables
+    lo, hi = table["GSAE SHIFT"]["worst_group_acc_ci95"]
+    assert (lo, hi) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    scr = [(0.6 - 0.2) / 0.7, (0.8 - 0.4) / 0.5, (0.5 - 0.3) / 0.5]  # seed 3: Oracle <= Original
+    assert table["GSAE SHIFT"]["scr_worst"] == pytest.approx(sum(scr) / 3)
+    assert "scr_worst" not in table["Original"] and "scr_worst" not in table["Oracle"]
+    # profession is 0.9 for every row: the Oracle never beats the Original, so no SCR
+    assert "scr_prof" not in table["GSAE SHIFT"]
+    md = markdown(list(table.values()), 4)
+    assert f"{sum(scr) / 3:.2f}" in md and "SCR worst" in md
