@@ -12,7 +12,8 @@ and the unembedding are never run. Results are returned in input order.
 
 Pooled activations are cached under `$SHIFT_HOME/activations/<key>.safetensors` where the key
 hashes the model (name or path, plus the weights' mtime for a local model), the texts, the
-submodule and the truncation length, so each set is computed once across runs and commands.
+submodule and the truncation length (None: texts are read whole), so each set is computed once
+across runs and commands.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def model_fingerprint(lm: LoadedModel) -> dict:
     return fp
 
 
-def activations_key(lm: LoadedModel, texts: Sequence[str], submodule: str, max_length: int) -> str:
+def activations_key(
+    lm: LoadedModel, texts: Sequence[str], submodule: str, max_length: int | None
+) -> str:
     return stable_hash(
         {
             **model_fingerprint(lm),
@@ -85,8 +88,12 @@ def naive_batches(n: int, batch_size: int) -> list[list[int]]:
     return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
 
 
-def tokenize_unpadded(lm: LoadedModel, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    ids = lm.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+def tokenize_unpadded(
+    lm: LoadedModel, texts: Sequence[str], max_length: int | None
+) -> list[list[int]]:
+    """Token ids of each text, cut to `max_length` (None: every token)."""
+    cut = max_length is not None
+    ids = lm.tokenizer(list(texts), truncation=cut, max_length=max_length)["input_ids"]
     # An empty text would give an empty row and a division by zero in the pooling.
     return [row if len(row) else [lm.tokenizer.pad_token_id] for row in ids]
 
@@ -122,7 +129,7 @@ def compute_pooled(
     texts: Sequence[str],
     submodule: str | None = None,
     batch_size: int = 32,
-    max_length: int = DEFAULT_MAX_LENGTH,
+    max_length: int | None = DEFAULT_MAX_LENGTH,
     sort_by_length: bool = True,
     progress: bool = True,
     desc: str = "activations",
@@ -151,7 +158,7 @@ def pooled_activations(
     texts: Sequence[str],
     submodule: str | None = None,
     batch_size: int = 32,
-    max_length: int = DEFAULT_MAX_LENGTH,
+    max_length: int | None = DEFAULT_MAX_LENGTH,
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     progress: bool = True,

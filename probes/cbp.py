@@ -1,21 +1,22 @@
-"""Concept bottleneck probing (CBP), the interpretable baseline of the SSAE paper's table.
+"""Concept bottleneck probing (CBP), the interpretable baseline of the SSAE paper's table (App. G.2).
 
-Each concept c_j is a keyword (`nurse`, `university`, `she`, ...). Its vector is the activation of
-the keyword's last token at the probe submodule, with the mean over all keywords removed so that
-what every keyword shares (the direction of "a lone word at the start of a text") does not
+Each concept c_j is a keyword about the task (`nurse`, `university`, ...). Its vector is the
+activation, at the probe submodule (the penultimate layer's residual stream), of the keyword's last
+token as the word appears in running text - that is, with its leading space: " nurse" is one
+Pythia token where "nurse" alone splits into fragments. The mean over all keywords is removed, so
+that what every keyword shares (the direction of "a lone word at the start of a text") does not
 dominate:
 
-    v_j = h(keyword_j)[last] - (1/K) sum_k h(keyword_k)[last].
+    v_j = h(" " + keyword_j)[last] - (1/K) sum_k h(" " + keyword_k)[last].
 
-An example with pooled activation a is represented only by its cosine similarities to the concepts,
-s_j(a) = cos(a, v_j), standardised with the training set's mean and standard deviation per concept
-(a per-concept affine map: the bottleneck stays the concepts, and one epoch of AdamW at lr 1e-2 is
-enough for the probe to train on it), and a linear probe (`probes.probe`) is trained on s.
+An example with pooled activation a is represented only by its cosine similarities to the
+concepts, s_j(a) = cos(a, v_j), and a linear probe (`probes.probe`, trained like the other probes)
+is trained on s. The bottleneck is the debiasing: the paper's 20 keywords (`CBP_KEYWORDS`) are
+about the two professions only, so the classifier has no gender concept to read.
 
-Debiasing, as in the CBP paper: the concepts tied to the spurious attribute are dropped from the
-bottleneck before training, so the classifier cannot read gender through them. By default the
-gender concepts `he, she, his, her, him, woman, man, gender` are dropped (the centring uses all
-keywords, as the vectors are defined before the choice of which to keep).
+Options beyond the paper: another keyword set, keywords dropped from the bottleneck after the
+centring (e.g. add `GENDER_KEYWORDS` and drop them), and per-concept standardisation of s with the
+training set's mean and standard deviation.
 """
 
 from __future__ import annotations
@@ -41,25 +42,25 @@ CBP_KEYWORDS = (
     "patient",
     "medical",
     "clinic",
+    "triage",
+    "medication",
+    "emergency",
+    "surgery",
     "professor",
-    "university",
+    "academia",
     "research",
-    "academic",
+    "university",
+    "tenure",
     "faculty",
-    "science",
-    "he",
-    "she",
-    "his",
-    "her",
-    "him",
-    "woman",
-    "man",
-    "gender",
+    "dissertation",
+    "sabbatical",
+    "publication",
+    "grant",
 )
-"""The 20 concepts of the SSAE paper's CBP baseline for professor/nurse."""
+"""The 20 concepts of the SSAE paper's CBP baseline for professor/nurse (App. G.2)."""
 
 GENDER_KEYWORDS = ("he", "she", "his", "her", "him", "woman", "man", "gender")
-"""Concepts about the spurious attribute, removed from the bottleneck by default."""
+"""Concepts about the spurious attribute, for a bottleneck that names gender and drops it."""
 
 
 @dataclass
@@ -68,10 +69,11 @@ class CBPConfig:
 
     keywords: tuple[str, ...] = CBP_KEYWORDS
     """Concept keywords; each becomes one concept vector."""
-    drop: tuple[str, ...] = GENDER_KEYWORDS
-    """Keywords removed from the bottleneck before training (the debiasing step)."""
-    standardize: bool = True
-    """Standardise each similarity with the training set's mean and std."""
+    drop: tuple[str, ...] = ()
+    """Keywords removed from the bottleneck after the centring (the paper drops none: its
+    keywords carry no gender)."""
+    standardize: bool = False
+    """Standardise each similarity with the training set's mean and std (not in the paper)."""
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     """How the linear probe on the similarities is trained."""
 
@@ -87,11 +89,16 @@ class CBPConfig:
         return tuple(k for k in self.keywords if k not in self.drop)
 
 
+def in_running_text(word: str) -> str:
+    """The word as it appears after another word: with one leading space."""
+    return " " + word.lstrip(" ")
+
+
 @torch.no_grad()
 def last_token_activations(
     lm: LoadedModel, words: Sequence[str], submodule: str | None = None
 ) -> torch.Tensor:
-    """[len(words), d]: activation of each word's last token at `submodule`, one word per text."""
+    """[len(words), d]: activation of each text's last token at `submodule`, one text per row."""
     spec = lm.submodule(submodule or default_submodule(lm))
     rows = lm.tokenizer(list(words), add_special_tokens=False)["input_ids"]
     rows = [r if len(r) else [lm.tokenizer.pad_token_id] for r in rows]
@@ -107,8 +114,8 @@ def last_token_activations(
 def concept_vectors(
     lm: LoadedModel, keywords: Sequence[str] = CBP_KEYWORDS, submodule: str | None = None
 ) -> torch.Tensor:
-    """[K, d] mean-centred concept vectors v_j (module docstring)."""
-    h = last_token_activations(lm, keywords, submodule)
+    """[K, d] mean-centred concept vectors v_j of the keywords in running text (module docstring)."""
+    h = last_token_activations(lm, [in_running_text(k) for k in keywords], submodule)
     return h - h.mean(0, keepdim=True)
 
 

@@ -7,12 +7,13 @@ trained by minimising the binary cross-entropy
     z_i = w . a_i + b,
 
 with AdamW (lr 1e-2), batches of 128 taken in the data's (already shuffled) order, one epoch, and
-the parameters initialised after `torch.manual_seed(42)` (the paper's setup). One epoch of the
-paper's ambiguous set (~22k examples) is ~170 steps; on a small dataset one epoch can be a single
-step, which leaves the probe at its initialisation, so whole epochs are repeated until at least
-`min_steps` (default 100) steps are taken - the paper's runs are unaffected. Because training
-takes any activations tensor, the same function retrains a probe on activations a SHIFT ablation
-has modified.
+the parameters initialised after `torch.manual_seed(42)` (the paper's setup, SSAE paper App.
+G.1). One epoch of the paper's ambiguous set (~22k examples) is ~170 steps. On a small dataset one
+epoch can be a single step, which leaves the probe near its initialisation; `min_steps` (off by
+default) repeats whole epochs until at least that many steps are taken. It is an explicit
+departure from the recipe, which a preset names when its data is too small for one epoch (the
+micro test world does). Because training takes any activations tensor, the same function
+retrains a probe on activations a SHIFT ablation has modified.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ class ProbeConfig:
     """Passes over the training set."""
     batch_size: int = 128
     """Examples per optimiser step."""
-    min_steps: int = 100
-    """At least this many optimiser steps: whole epochs are repeated on small sets (0 = off)."""
+    min_steps: int = 0
+    """At least this many optimiser steps: whole epochs are repeated on small sets. 0 (the
+    paper's recipe) trains exactly `epochs` epochs."""
     seed: int = 42
     """Seed for the initialisation (and the reshuffling, if `shuffle`)."""
     shuffle: bool = False

@@ -69,7 +69,7 @@ class AblationEvaluator:
         probe_spec: SubmoduleSpec,
         fill: Mapping[str, torch.Tensor] | None = None,
         batch_size: int = 64,
-        max_length: int = 128,
+        max_length: int | None = 128,
         cache_prefix: bool = True,
         progress: bool = False,
     ):
@@ -152,5 +152,5 @@ def ablate(
     sae: Dictionary, x: torch.Tensor, idx: torch.Tensor, fill: torch.Tensor | None = None
 ) -> torch.Tensor:
     """decode(f with f[idx] := fill[idx] or 0) + (x - decode(f))."""
-    values = 0.0 if fill is None else fill[idx].to(x.dtype)
+    values = 0.0 if fill is None else fill[idx].to(x)  # means are stored on the CPU
     return sae.set_features(x, idx, values)

@@ -6,8 +6,8 @@ probe submodule (default: residual stream of the penultimate layer):
 - Original: a linear probe on the ambiguous train set (male A vs female B), which can solve the
   task through gender alone - the spurious classifier;
 - Oracle: a linear probe on the balanced train set with profession labels - the skyline;
-- CBP: a concept bottleneck probe (`probes.cbp`) on the ambiguous train set whose gender concepts
-  are removed from the bottleneck,
+- CBP: a concept bottleneck probe (`probes.cbp`) on the ambiguous train set, reading the input
+  only through its similarity to the paper's 20 profession concepts,
 
 and are scored on the test split (`probes.metrics`): profession, gender, worst-group and
 ambiguous accuracy.
@@ -47,7 +47,7 @@ def split_activations(
     rows: torch.Tensor,
     submodule: str,
     batch_size: int,
-    max_length: int,
+    max_length: int | None,
     progress: bool = True,
 ) -> torch.Tensor:
     """[len(split), d] pooled activations with the pool rows `rows` filled (others NaN)."""
@@ -89,7 +89,7 @@ def run_baselines(
     `lm` reuses an already loaded model (it must be `preset.model`).
     """
     preset = preset.resolve("model", "bib")
-    probe_config = probe_config or ProbeConfig(device=device)
+    probe_config = probe_config or ProbeConfig(device=device, min_steps=preset.probe_min_steps)
     cbp_config = cbp_config or CBPConfig(probe=probe_config)
     data = load_bib(
         preset.bib, preset.professions, splits=("train", "test"), max_per_group=max_per_group
@@ -98,7 +98,9 @@ def run_baselines(
     sub = preset.probe_submodule or default_submodule(lm)
     lm.submodule(sub)  # fail early, in one line, on a bad name
     train, test = data["train"], data["test"]
-    act = dict(submodule=sub, batch_size=batch_size, max_length=preset.ctx_len, progress=progress)
+    act = dict(
+        submodule=sub, batch_size=batch_size, max_length=preset.max_text_tokens, progress=progress
+    )
     a_train = split_activations(lm, train, torch.cat([train.ambiguous, train.balanced]), **act)
     a_test = split_activations(lm, test, torch.arange(len(test)), **act)
 
@@ -125,7 +127,7 @@ def run_baselines(
             bib=str(preset.bib),
             professions=list(data.profession_names),
             submodule=sub,
-            max_length=preset.ctx_len,
+            max_length=preset.max_text_tokens,
             sizes={"train": train.sizes(), "test": test.sizes()},
             cbp_concepts=cbp.names,
             cbp_dropped=[k for k in cbp_config.keywords if k not in cbp.names],

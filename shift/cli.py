@@ -1,6 +1,9 @@
 """The `shift` command: one click group, one module per subcommand group under `shift.commands`.
 
-Any `ToolkitError` raised below becomes a one-line `Error: ...` and exit status 1.
+A user's mistake must read as one line, not a traceback: any `ToolkitError`, and any `ValueError`
+or `OSError` (a file that will not decode or parse, a folder that cannot be written) that escapes a
+command, becomes `Error: ...` on one line and exit status 1. `shift --debug ...` or `SHIFT_DEBUG=1`
+shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -41,17 +44,29 @@ class _LazyGroup(click.Group):
         return getattr(importlib.import_module(mod), attr)
 
 
+# Set by the group's --debug option, which click parses before the command runs.
+_state = {"debug": False}
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="shift-toolkit")
-def cli():
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="SHIFT_DEBUG",
+    help="Show the full traceback of an error (also SHIFT_DEBUG=1).",
+)
+def cli(debug):
     """SHIFT: find the sparse-feature circuit behind a classifier and remove spurious features.
 
     Start with `shift run --dataset bib --sae ssae --preset tiny`.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _state["debug"] = debug
 
 
 def main(argv: list[str] | None = None) -> None:
+    _state["debug"] = False
     try:
         cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
@@ -60,12 +75,30 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except ToolkitError as e:
-        click.echo(f"Error: {e}", err=True)
-        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted; finished stages are cached and a rerun resumes.", err=True)
         sys.exit(130)
+    except (ToolkitError, ValueError, OSError) as e:
+        if _state["debug"] or _env_debug():
+            raise
+        click.echo(f"Error: {one_line(e)}", err=True)
+        sys.exit(1)
+
+
+def _env_debug() -> bool:
+    return os.environ.get("SHIFT_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def one_line(e: BaseException) -> str:
+    """The error as one line; errors that are not the toolkit's own also say how to see more."""
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        text = f"{e.filename}: {e.strerror}"
+    else:
+        text = str(e) or type(e).__name__
+    text = " ".join(text.split())
+    if isinstance(e, ToolkitError):
+        return text
+    return f"{text} ({type(e).__name__}; rerun with shift --debug for the traceback)"
 
 
 if __name__ == "__main__":

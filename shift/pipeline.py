@@ -28,16 +28,20 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from shift.presets import Preset, get_preset
+from shift import validate
 from shift.cache import StageRunner
+from shift.presets import Preset, get_preset
 from ssae.errors import ToolkitError
 from ssae.io import stable_hash, write_json
-from ssae.models import LoadedModel, load_model
-from ssae.sae_set import SAESet
+
+if TYPE_CHECKING:  # imported where used: a bad option is refused before transformers loads
+    from ssae.models import LoadedModel
+    from ssae.sae_set import SAESet
 
 SAE_VARIANTS = ("gsae", "ssae", "comp-gsae", "comp-ssae", "neurons")
 DATASETS = ("bib",)
@@ -87,9 +91,10 @@ class RunConfig:
     """Examples used for node effects (ambiguous set for the circuit, balanced for gender)."""
     ig_steps: int = 10
     """Integrated-gradient steps."""
-    ig_mode: str = "joint"
-    """`joint` (all submodules interpolated together: (steps+1) passes in all) or
-    `per_submodule` (Marks et al.'s code: steps passes per submodule, ~10x slower)."""
+    ig_mode: str = "per_submodule"
+    """`per_submodule` (Marks et al.'s `_pe_ig`: `steps` passes per submodule) or `joint` (all
+    submodules interpolated together: `steps` passes in all, ~10x faster, ranks nodes less like
+    exact patching; see `circuits.effects`)."""
     node_threshold: float | None = None
     """Node threshold of the plotted circuit; None takes the preset's (paper: 0.1)."""
     edge_threshold: float | None = None
@@ -104,6 +109,8 @@ class RunConfig:
     """Evaluate the SAEs (L0, FVU, spliced CE) on the test biographies."""
     force: tuple[str, ...] = ()
     """Stages to recompute even when cached."""
+    verify: bool = False
+    """Check cached artifacts by SHA-256 before reusing them (the size is always checked)."""
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -116,8 +123,7 @@ class RunConfig:
             )
         if self.max_k < 1 or self.circuit_examples < 1 or self.ig_steps < 1:
             raise ToolkitError("--max-k, --circuit-examples and --ig-steps must be >= 1")
-        if self.tilt < 0:
-            raise ToolkitError("--tilt must be >= 0 (0 is ERM)")
+        validate.check_values(self)
         unknown = set(self.force) - set(STAGES)
         if unknown:
             raise ToolkitError(
@@ -128,6 +134,11 @@ class RunConfig:
     @property
     def uses_ssae(self) -> bool:
         return self.sae in ("ssae", "comp-ssae")
+
+    @property
+    def compressed(self) -> bool:
+        """Compressed SHIFT: every dictionary cut to its first `compress_k` features."""
+        return self.sae in ("comp-gsae", "comp-ssae")
 
     @property
     def method_label(self) -> str:
@@ -178,24 +189,21 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False) -> dict:
 # context
 
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def _context(cfg: RunConfig, quiet: bool) -> Context:
     from shift.data.bib import load_bib
 
     overrides = {"model": cfg.model, "bib": cfg.bib_path, "saes": cfg.saes, "corpus": cfg.corpus}
     preset = get_preset(cfg.preset, **overrides)
+    checked = validate.check_run(cfg, preset)  # before the world is built or any stage runs
+    from ssae.models import load_model  # slow to import: only once the options are known good
+
     if cfg.model is None and cfg.preset == "paper":
         _fail_fast_offline(str(preset.model))
     preset = preset.resolve()
-    lm = load_model(preset.model, device=_device(cfg.device))
+    lm = load_model(preset.model, device=checked.device)
     preset = dataclasses.replace(preset, professions=tuple(cfg.professions.split(",")))
     bib = load_bib(preset.bib, professions=cfg.professions, max_per_group=cfg.max_per_group)
-    runner = StageRunner(force=frozenset(cfg.force), quiet=quiet)
+    runner = StageRunner(force=frozenset(cfg.force), quiet=quiet, verify=cfg.verify)
     ctx = Context(cfg, preset, lm, bib, runner)
     ctx.keys["bib"] = _bib_key(preset, cfg)
     return ctx
@@ -224,7 +232,7 @@ def _fail_fast_offline(model: str) -> None:
         )
 
 
-def _labelled_batches(lm, texts, labels, batch_size: int, max_length: int) -> list[dict]:
+def _labelled_batches(lm, texts, labels, batch_size: int, max_length: int | None) -> list[dict]:
     out = []
     for start in range(0, len(texts), batch_size):
         batch = lm.tokenize(texts[start : start + batch_size], max_length=max_length)
@@ -238,16 +246,22 @@ def _labelled_batches(lm, texts, labels, batch_size: int, max_length: int) -> li
 
 
 def _stage_probes(ctx: Context) -> list[dict]:
+    from probes.cbp import CBPConfig
     from probes.probe import ProbeConfig
     from shift.baselines import run_baselines
 
-    probe_cfg = ProbeConfig(seed=42 + ctx.cfg.seed, device=str(ctx.lm.device))
+    probe_cfg = ProbeConfig(
+        seed=42 + ctx.cfg.seed,
+        device=str(ctx.lm.device),
+        min_steps=ctx.preset.probe_min_steps,
+    )
     inputs = {
         "model": ctx.model_key,
         "bib": ctx.keys["bib"],
         "probe_submodule": ctx.probe_submodule,
         "probe": {k: v for k, v in asdict(probe_cfg).items() if k != "device"},
-        "ctx_len": ctx.preset.ctx_len,
+        "cbp": {k: v for k, v in asdict(CBPConfig()).items() if k != "probe"},
+        "max_text_tokens": ctx.preset.max_text_tokens,
     }
 
     def fn(d: Path) -> dict:
@@ -279,6 +293,7 @@ def _stage_saes(ctx: Context) -> Path | None:
         return gsae_dir
     tokens_dir = _stage_retrieve(ctx, gsae_dir)
 
+    from ssae.sae_set import SAESet
     from ssae.tokens import TokenDataset
     from ssae.train import FinetuneConfig, finetune_saes
 
@@ -290,14 +305,20 @@ def _stage_saes(ctx: Context) -> Path | None:
         n_tokens=preset.extra.get("finetune_tokens"),
         batch_docs=preset.extra.get("finetune_batch_docs", 16),
     )
+    # Comp. SSAE "is initialized with Comp. GSAE before finetuning" (SSAE paper): slice, then
+    # finetune; never finetune the full set and slice afterwards.
+    keep = preset.compress_k if cfg.compressed else None
     inputs = {
         "gsae": ctx.keys["gsae"],
         "retrieve": ctx.keys["retrieve"],
         "finetune": ft.fingerprint(),
+        "sliced_to": keep,
     }
 
     def fn(d: Path) -> dict:
         gsae = SAESet.load(gsae_dir, ctx.lm, names=preset.submodule_names)
+        if keep is not None:
+            gsae = gsae.slice(keep)
         finetune_saes(ctx.lm, gsae, TokenDataset.load(tokens_dir), ft, d / "run")
         return {}
 
@@ -321,6 +342,8 @@ def _stage_gsae(ctx: Context) -> Path:
     tc = TrainConfig(
         dict_size=preset.sae_width,
         n_tokens=preset.extra.get("gsae_tokens", 500_000),
+        l1=preset.extra.get("gsae_l1", 1.0),
+        lr=preset.extra.get("gsae_lr", 1e-3),
         names=preset.submodule_names,
         batch_docs=preset.extra.get("gsae_batch_docs", 16),
     )
@@ -397,11 +420,15 @@ def _stage_retrieve(ctx: Context, gsae_dir: Path) -> Path:
 
 
 def _load_variant(ctx: Context, saes_dir: Path | None) -> SAESet:
+    """The run's dictionaries; a compressed variant keeps the first `compress_k` features (the
+    Comp. SSAE set was sliced before finetuning and is that wide already)."""
+    from ssae.sae_set import SAESet
+
     names = ctx.preset.submodule_names
     if saes_dir is None:
         return SAESet.identity(ctx.lm, names=names)
     saes = SAESet.load(saes_dir, ctx.lm, names=names, device=ctx.lm.device)
-    if ctx.cfg.sae.startswith("comp-"):
+    if ctx.cfg.compressed and next(iter(saes.values())).dict_size > ctx.preset.compress_k:
         saes = saes.slice(ctx.preset.compress_k)
     return saes
 
@@ -432,6 +459,7 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         "n": n,
         "steps": cfg.ig_steps,
         "ig_mode": cfg.ig_mode,
+        "baseline": "zero",
         "node_threshold": node_threshold,
         "edge_threshold": edge_threshold,
         "labels": Path(cfg.labels).read_text() if cfg.labels else None,
@@ -442,8 +470,10 @@ def _stage_circuit(ctx: Context, saes_dir: Path | None) -> Path:
         weight, bias = _probe_weights(ctx)
         metric = probe_metric(weight, bias, reads=ctx.probe_submodule, name="probe")
         train = ctx.bib["train"]
-        baseline = "mean" if cfg.sae == "neurons" else "zero"
-        max_len = ctx.preset.ctx_len
+        # Every variant ranks nodes by IG towards a zero patch, the neuron skyline included (as
+        # in Marks et al.'s code); the neurons' means serve only their ablation (`_fill`).
+        baseline = inputs["baseline"]
+        max_len = ctx.preset.max_text_tokens
 
         # The classifier's circuit: ambiguous set, negative logit of the correct class.
         amb = train.ambiguous[:n]
@@ -514,7 +544,7 @@ def _evaluator(ctx: Context, saes: SAESet, texts, fill=None):
         texts,
         ctx.lm.submodule(ctx.probe_submodule),
         fill=fill,
-        max_length=ctx.preset.ctx_len,
+        max_length=ctx.preset.max_text_tokens,
     )
 
 
@@ -617,9 +647,8 @@ def _stage_shift(ctx: Context, saes_dir: Path | None, skyline_dir: Path) -> list
         rows = [evaluate(probe, f"{label} SHIFT" if cfg.sae != "neurons" else label)]
         if cfg.sae != "neurons":
             amb_acts = _evaluator(ctx, saes, train.select(train.ambiguous), fill).pooled(features)
-            retrained = train_probe(
-                amb_acts, train.ambiguous_labels, ProbeConfig(seed=42 + cfg.seed)
-            )
+            retrain_cfg = ProbeConfig(seed=42 + cfg.seed, min_steps=ctx.preset.probe_min_steps)
+            retrained = train_probe(amb_acts, train.ambiguous_labels, retrain_cfg)
             save_probe(retrained, d / "retrained.safetensors", submodule=ctx.probe_submodule)
             rows.append(evaluate(retrained, f"{label} SHIFT + retrain"))
         for r in rows:

@@ -273,10 +273,20 @@ class IdentityDictionary(Dictionary):
 
     dict_class = "IdentityDict"
 
-    def __init__(self, activation_dim: int):
+    def __init__(
+        self,
+        activation_dim: int,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         self.activation_dim = activation_dim
         self.dict_size = activation_dim
+        # Without parameters there is nothing for `.to()` to move; this empty buffer carries the
+        # device and dtype that the decoder directions are created with (the model's, not the CPU's).
+        self.register_buffer(
+            "anchor", torch.empty(0, device=device, dtype=dtype or torch.float32), persistent=False
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -291,4 +301,4 @@ class IdentityDictionary(Dictionary):
 
     @property
     def decoder_directions(self) -> torch.Tensor:
-        return torch.eye(self.activation_dim)
+        return torch.eye(self.activation_dim, device=self.anchor.device, dtype=self.anchor.dtype)

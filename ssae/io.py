@@ -12,12 +12,14 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def shift_home() -> Path:
@@ -49,6 +51,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    # mkdtemp creates 0700; the folder replaces `path`, so it gets the mode mkdir would give it.
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         if path.exists():
@@ -65,6 +69,15 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def _umask() -> int:
+    """The process umask. Linux reports it; elsewhere it can only be read by setting it, which
+    briefly changes it for every thread."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -80,13 +93,21 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+# torch is imported where it is used: the stage cache and the command line read and write JSON
+# through this module, and should start in a fraction of a second.
+
+
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """Load a tensor checkpoint without executing code (`weights_only=True`)."""
+    import torch
+
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
@@ -99,7 +120,8 @@ def stable_hash(obj: Any, length: int = 12) -> str:
 def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
-    if isinstance(o, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported
+    if torch is not None and isinstance(o, torch.Tensor):
         return o.tolist()
     if hasattr(o, "item"):
         return o.item()

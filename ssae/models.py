@@ -120,13 +120,14 @@ class LoadedModel:
             f"mlp_out_layerI, resid_out_layerI for I in 0..{self.n_layers - 1}"
         )
 
-    def tokenize(self, texts: list[str], max_length: int = 128) -> dict[str, torch.Tensor]:
-        """Right-padded batch encoding truncated to `max_length` tokens, on the model's device."""
+    def tokenize(self, texts: list[str], max_length: int | None = 128) -> dict[str, torch.Tensor]:
+        """Right-padded batch encoding on the model's device, cut to `max_length` tokens (None:
+        every token, padded to the longest text)."""
         enc = self.tokenizer(
             list(texts),
             return_tensors="pt",
             padding=True,
-            truncation=True,
+            truncation=max_length is not None,
             max_length=max_length,
         )
         return {

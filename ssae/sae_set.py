@@ -126,9 +126,13 @@ class SAESet(Mapping[str, Dictionary]):
     def identity(
         cls, lm_or_specs: LoadedModel | list[SubmoduleSpec], names: list[str] | None = None
     ) -> SAESet:
-        """Neurons as features for every submodule (the neuron skyline)."""
+        """Neurons as features for every submodule (the neuron skyline), on the model's device and
+        in its dtype when a model is given."""
         specs = _select(_specs_of(lm_or_specs), names)
-        return cls({s.name: IdentityDictionary(s.d) for s in specs}, specs)
+        where = {}
+        if isinstance(lm_or_specs, LoadedModel):
+            where = {"device": lm_or_specs.device, "dtype": lm_or_specs.model.dtype}
+        return cls({s.name: IdentityDictionary(s.d, **where) for s in specs}, specs)
 
     @classmethod
     def load(

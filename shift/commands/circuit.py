@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 import torch
 
+from shift.validate import DeviceParam
 from ssae.errors import DataError, ToolkitError
 
 METRIC_HELP = "logit-diff | loss | probe:PATH (linear probe weights in safetensors)"
@@ -172,7 +173,9 @@ def make_metric(spec: str, reads: str | None):
     type=click.Path(path_type=Path),
     help='JSONL of human labels: {"feature": "resid_out_layer3/123", "label": ...}.',
 )
-@click.option("--device", default="cpu", show_default=True)
+@click.option(
+    "--device", default="cpu", show_default=True, type=DeviceParam(), help="torch device."
+)
 @click.option("--force", is_flag=True, help="Recompute even if --out holds this circuit.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Circuit JSON file.")
 def compute(

@@ -18,6 +18,7 @@ from probes.probe import ProbeConfig
 from shift.baselines import run_baselines
 from shift.data.bib import parse_professions
 from shift.presets import PRESETS, get_preset
+from shift.validate import DeviceParam
 from ssae.errors import ToolkitError
 from ssae.io import shift_home
 
@@ -64,13 +65,23 @@ def _csv(s: str | None) -> Sequence[str] | None:
     help="Comma-separated CBP concepts [default: the SSAE paper's 20].",
 )
 @click.option(
+    "--cbp-drop",
+    default=None,
+    help="Comma-separated CBP concepts left out of the bottleneck after centring [default: none].",
+)
+@click.option(
     "--batch-size",
     type=int,
     default=32,
     show_default=True,
     help="Texts per forward pass when extracting activations.",
 )
-@click.option("--device", default=None, help="cpu or cuda [default: cuda if available].")
+@click.option(
+    "--device",
+    default=None,
+    type=DeviceParam(),
+    help="cpu or cuda [default: cuda if available].",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -86,6 +97,7 @@ def probe(
     submodule,
     max_per_group,
     cbp_keywords,
+    cbp_drop,
     batch_size,
     device,
     out,
@@ -102,10 +114,12 @@ def probe(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         cbp_config = CBPConfig(
-            keywords=_csv(cbp_keywords) or CBP_KEYWORDS, probe=ProbeConfig(device=device)
+            keywords=_csv(cbp_keywords) or CBP_KEYWORDS,
+            drop=_csv(cbp_drop) or (),
+            probe=ProbeConfig(device=device, min_steps=p.probe_min_steps),
         )
     except ValueError as e:
-        raise ToolkitError(f"--cbp-keywords: {e}") from e
+        raise ToolkitError(f"--cbp-keywords/--cbp-drop: {e}") from e
     out = Path(out) if out else shift_home() / "runs" / f"probe-{preset}"
     run = run_baselines(
         p,

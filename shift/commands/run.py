@@ -87,10 +87,10 @@ from shift.pipeline import DATASETS, SAE_VARIANTS, STAGES, RunConfig
 )
 @click.option(
     "--ig-mode",
-    default="joint",
+    default="per_submodule",
     show_default=True,
-    type=click.Choice(["joint", "per_submodule"]),
-    help="IG interpolation: all submodules together, or one at a time (Marks et al.).",
+    type=click.Choice(["per_submodule", "joint"]),
+    help="IG interpolation: one submodule at a time (Marks et al.), or all together (faster).",
 )
 @click.option(
     "--max-per-group",
@@ -103,7 +103,12 @@ from shift.pipeline import DATASETS, SAE_VARIANTS, STAGES, RunConfig
     "--force",
     multiple=True,
     type=click.Choice(STAGES),
-    help="Recompute this stage (repeatable) even if cached.",
+    help="Recompute this stage (repeatable) even if cached; the old result stays until it is done.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check cached artifacts by SHA-256 before reusing them (sizes are always checked).",
 )
 def run(out, **options):
     """Run every SHIFT stage and print the results table.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from shift.validate import DeviceParam
 from ssae.errors import DataError, ToolkitError
 
 
@@ -19,7 +20,9 @@ def _names(value: str | None) -> list[str] | None:
 
 
 def _model_option(f):
-    f = click.option("--device", default="cpu", show_default=True, help="torch device.")(f)
+    f = click.option(
+        "--device", default="cpu", show_default=True, type=DeviceParam(), help="torch device."
+    )(f)
     return click.option(
         "--model", "model_id", required=True, help="Hugging Face model id or local directory."
     )(f)

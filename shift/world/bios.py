@@ -20,70 +20,16 @@ import random
 from dataclasses import dataclass
 
 from shift.world.config import BibConfig
-from shift.world.professions import (
-    BIO_TAIL,
-    BIO_TAIL_TEMPLATES,
-    PAIRS,
-    PROFESSION_BY_NAME,
-    PROFESSIONS,
-    Profession,
-)
+from shift.world.professions import PAIRS, PROFESSION_BY_NAME, PROFESSIONS, Profession, world_data
 from shift.world.templates import fill, fill_distinct, finish
 from shift.world.vocab import CITIES, FEMALE_NAMES, MALE_NAMES, SURNAMES
 
 MALE, FEMALE = 0, 1
 SPLITS = ("train", "dev", "test")
-
-_UNIVERSITIES = (
-    "{City} University", "the University of {City}", "{City} State University", "{City} College",
-    "Harvard University", "Stanford University", "Yale University", "the University of Michigan",
-    "Columbia University", "McGill University", "the University of Toronto", "Oxford University",
-)  # fmt: skip
-_FIRST_SENTENCE = (
-    "{Full} is a {Title} based in {City}.",
-    "{Full} is a {Title} at {E}.",
-    "{Full} is a {Title} who works at {E}.",
-    "{Full} is a {Title} in {City}.",
-    "{Honor} {Last} is a {Title} at {E}.",
-)
-_FIRST_SENTENCE_I = ("I am a {Title} based in {City}.", "I am a {Title} at {E}.")
-_EDUCATION = (
-    "{S} graduated from {Univ} with a {D} in {F}.",
-    "{S} earned {pos} {D} from {Univ}.",
-    "{S} hold{s} a {D} in {F} from {Univ}.",
-    "{S} studied {F} at {Univ} and received {pos} {D} in {Year}.",
-)
-_EXPERIENCE = (
-    "{S} {has} more than {Num} years of experience.",
-    "Before joining {E}, {sp} worked in {City} for several years.",
-    "{S} joined {E} in {Year}.",
-    "{S} {has} been with {E} since {Year}.",
-)
-_SPECIALTY = (
-    "{Pos} areas of expertise include {X}, {X} and {X}.",
-    "{S} {is} especially interested in {X}.",
-)
-_TITLE_AGAIN = (
-    "{S} {has} worked as a {Title} for {Num} years.",
-    "As a {Title}, {sp} take{s} pride in {pos} work.",
-)
-_ASSOCIATION = ("{S} {is} a member of the {Assoc}.", "{S} serve{s} on the board of the {Assoc}.")
-_PERSONAL = (
-    "{S} live{s} in {City} with {pos} {Spouse} and {Kids}.",
-    "In {pos} free time, {sp} enjoy{s} {H} and {H}.",
-    "Outside of work, {sp} love{s} {H}.",
-    "{S} {is} a proud {Parent} of {Kids}.",
-    "{S} live{s} in {City} with {pos} {Spouse}.",
-)
-_HOBBIES = (
-    "hiking", "running", "cooking", "reading", "gardening", "travel", "yoga", "cycling", "baking",
-    "sailing", "skiing", "playing the piano", "fishing", "volunteering at the local food bank",
-    "swimming", "chess", "birdwatching",
-)  # fmt: skip
-_KIDS = (
-    "two children", "three kids", "their dog", "two cats", "their daughter", "their son",
-    "four children", "two teenage sons", "a young daughter",
-)  # fmt: skip
+_B = {k: tuple(v) if isinstance(v, list) else v for k, v in world_data("biographies").items()}
+_THEMES = {k: tuple(v) for k, v in _B["themes"].items()}
+BIO_TAIL = tuple(_B["tail"]["concepts"])
+BIO_TAIL_TEMPLATES = tuple(_B["tail"]["templates"])
 
 
 @dataclass(frozen=True)
@@ -107,9 +53,10 @@ def make_bio(
     first_person = rng.random() < cfg.first_person_prob
     first = rng.choice(FEMALE_NAMES if gender == FEMALE else MALE_NAMES)
     last = rng.choice(SURNAMES)
-    slots = _person_slots(rng, prof, gender, first, last, first_person)
+    slots = _person_slots(rng, prof, gender, first, last, first_person, cfg.pronoun_prob)
     # One employer, degree and field per biography, so that its sentences agree with each other.
-    for key, pool in (("D", prof.degrees), ("F", prof.fields), ("E", prof.employers)):
+    degrees = _B["generic_degrees"] if rng.random() < cfg.generic_degree_prob else prof.degrees
+    for key, pool in (("D", degrees), ("F", prof.fields), ("E", prof.employers)):
         slots[key] = fill(rng.choice(pool), rng, slots)
 
     def say(templates: tuple[str, ...]) -> str:
@@ -118,18 +65,18 @@ def make_bio(
     head = []
     if rng.random() < 0.75:
         # "associate degree in nursing" already names its field.
-        edu = tuple(t for t in _EDUCATION if " in " not in slots["D"] or "{D} in" not in t)
+        edu = tuple(t for t in _B["education"] if " in " not in slots["D"] or "{D} in" not in t)
         head.append(say(edu))
     if rng.random() < 0.6:
-        head.append(say(_EXPERIENCE))
+        head.append(say(_B["experience"]))
     rng.shuffle(head)
-    k = rng.randint(2, min(4, len(prof.duties)))
-    middle = [finish(fill_distinct(t, rng, slots, "X", prof.specialties))
-              for t in rng.sample(prof.duties, k)]  # fmt: skip
+    k = rng.randint(*cfg.duty_sentences)
+    middle = [say((t,)) for t in rng.sample(prof.duties, min(k, len(prof.duties)))]
+    middle += [say((t,)) for t in _theme_sentences(rng, prof, rng.randint(*cfg.theme_sentences))]
     if rng.random() < 0.35:
-        middle.append(say(_SPECIALTY))
+        middle.append(say(_B["specialty"]))
     if rng.random() < cfg.title_word_prob:
-        middle.append(say(_TITLE_AGAIN))
+        middle.append(say(_B["title_again"]))
     tail = None
     if rng.random() < tail_prob:
         tail = rng.choice(BIO_TAIL)
@@ -137,19 +84,37 @@ def make_bio(
     rng.shuffle(middle)
     end = []
     if rng.random() < 0.3:
-        end.append(say(_ASSOCIATION))
-    if rng.random() < 0.45:
-        end.append(say(_PERSONAL))
+        end.append(say(_B["association"]))
+    n_personal = rng.randint(*cfg.personal_sentences)
+    end += [say((t,)) for t in rng.sample(_B["personal"], n_personal)]
     body = head + middle if rng.random() < 0.6 else middle + head
     sentences = body + end
-    opening = _FIRST_SENTENCE_I if first_person else _FIRST_SENTENCE
+    opening = _B["first_sentence_first_person" if first_person else "first_sentence"]
     first_sentence = finish(fill(rng.choice(opening), rng, slots))
     hard_text = " ".join(sentences)
     return Bio(f"{first_sentence} {hard_text}", hard_text, prof.pid, gender, tail)
 
 
+def _theme_sentences(rng: random.Random, prof: Profession, n: int) -> list[str]:
+    """n distinct templates of the career themes a profession shares, drawn by its weights."""
+    names = [t for t, _ in prof.themes]
+    weights = [w for _, w in prof.themes]
+    picked: list[str] = []
+    for _ in range(n):
+        pool = [t for t in _THEMES[rng.choices(names, weights)[0]] if t not in picked]
+        if pool:
+            picked.append(rng.choice(pool))
+    return picked
+
+
 def _person_slots(
-    rng: random.Random, prof: Profession, gender: int, first: str, last: str, first_person: bool
+    rng: random.Random,
+    prof: Profession,
+    gender: int,
+    first: str,
+    last: str,
+    first_person: bool,
+    pronoun_prob: float,
 ) -> dict:
     female = gender == FEMALE
     he, his, him = ("she", "her", "her") if female else ("he", "his", "him")
@@ -161,14 +126,10 @@ def _person_slots(
     def subject(r: random.Random) -> str:
         if first_person:
             return "I"
-        u = r.random()
-        if u < 0.62:
+        if r.random() < pronoun_prob:
             return he.capitalize()
-        if u < 0.74:
-            return first
-        if u < 0.88:
-            return f"{honor} {last}"
-        return f"{first} {last}"
+        # Names share the rest: first name, title and surname, full name.
+        return r.choice((first, f"{honor} {last}", f"{first} {last}"))
 
     def spouse(r: random.Random) -> str:
         u = r.random()
@@ -197,14 +158,14 @@ def _person_slots(
         "Honor": honor,
         "Title": lambda r: r.choice(prof.titles),
         "City": lambda r: r.choice(CITIES),
-        "Univ": lambda r: r.choice(_UNIVERSITIES),
+        "Univ": lambda r: r.choice(_B["universities"]),
         "Num": lambda r: str(r.randint(3, 30)),
         "Year": lambda r: str(r.randint(1985, 2022)),
         "Assoc": lambda r: r.choice(prof.associations),
         "Spouse": spouse,
         "Parent": parent,
-        "Kids": lambda r: r.choice(_KIDS),
-        "H": lambda r: r.choice(_HOBBIES),
+        "Kids": lambda r: r.choice(_B["kids"]),
+        "H": lambda r: r.choice(_B["hobbies"]),
     }
 
 

@@ -37,7 +37,7 @@ from ssae.errors import DataError
 from ssae.io import atomic_dir, shift_home, stable_hash
 
 # Bump when the generator's output changes for the same configuration, so caches rebuild.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 
 @dataclass(frozen=True)

@@ -65,20 +65,35 @@ class BibConfig:
     """Biographies in (train, dev, test), shared out by each profession's BiB-like frequency
     `Profession.weight` (professor about 30%, nurse 5%), before the minority-group floor. Sized so
     that the paper's probe recipe (one epoch, batch 128) takes a few dozen steps, as on real BiB."""
-    min_group: tuple[int, int, int] = (160, 64, 64)
+    min_group: tuple[int, int, int] = (1100, 100, 150)
     """Smallest profession x gender group of the SHIFT pair professions in (train, dev, test);
     a profession's split grows until its minority gender reaches this size."""
     first_person_prob: float = 0.05
     """Fraction of biographies written in the first person (no pronoun cue to gender)."""
     title_word_prob: float = 0.15
     """Probability that the profession's title word reappears after the removed first sentence."""
+    duty_sentences: tuple[int, int] = (1, 2)
+    """(fewest, most) sentences about work only the profession does (its duties)."""
+    theme_sentences: tuple[int, int] = (1, 3)
+    """(fewest, most) sentences of career themes several professions share (teaching, research,
+    care, clients, ...), drawn by the profession's theme weights."""
+    personal_sentences: tuple[int, int] = (1, 2)
+    """(fewest, most) sentences about private life (family, home, hobbies)."""
+    generic_degree_prob: float = 0.3
+    """Probability that the degree named is one any profession holds ("master's degree")."""
+    pronoun_prob: float = 0.8
+    """Share of third-person sentence subjects that are pronouns (the rest: names, titles)."""
 
     def __post_init__(self):
         for name in ("total_per_split", "min_group"):
             v = getattr(self, name)
             if len(v) != 3 or min(v) < 1:
                 raise ValueError(f"{name} needs three positive sizes (train, dev, test)")
-        for name in ("first_person_prob", "title_word_prob"):
+        for name in ("duty_sentences", "theme_sentences", "personal_sentences"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi:
+                raise ValueError(f"{name} needs 0 <= fewest <= most")
+        for name in ("first_person_prob", "title_word_prob", "generic_degree_prob", "pronoun_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1]")
 
@@ -167,15 +182,28 @@ class WorldConfig:
 
 
 PRESETS: dict[str, WorldConfig] = {
-    "tiny": WorldConfig(preset="tiny", train=TrainConfig(epochs=0.4, batch_size=16)),
+    # Calibrated against the baseline rows only (shift/world/CALIBRATION.md): 1.5 epochs of the
+    # 1.15M-token corpus, ~835 steps, so the LM's layer-4 representations carry gender and
+    # profession as Pythia-70M's do on Bias in Bios.
+    "tiny": WorldConfig(preset="tiny", train=TrainConfig(epochs=1.5, batch_size=16)),
     "micro": WorldConfig(
         preset="micro",
         corpus=CorpusConfig(n_docs=3000, n_heldout=300, heldout_min_per_topic=20),
-        bib=BibConfig(total_per_split=(6_000, 1_500, 1_500), min_group=(40, 40, 40)),
+        # A 64-wide LM trained on 3k documents carries gender more faintly than tiny's, so the
+        # micro biographies state profession less (no more than one duty sentence) and gender
+        # more (pronoun subjects only, more personal sentences): its Original probe then leans
+        # on gender as tiny's does (shift/world/CALIBRATION.md), which the tests check.
+        bib=BibConfig(
+            total_per_split=(6_000, 1_500, 1_500),
+            min_group=(40, 40, 40),
+            duty_sentences=(0, 1),
+            personal_sentences=(2, 3),
+            pronoun_prob=1.0,
+        ),
         model=ModelConfig(
             vocab_size=1024, hidden_size=64, num_heads=4, intermediate_size=256, ctx_len=64
         ),
-        train=TrainConfig(epochs=0.5, batch_size=16, lr=5e-3),
+        train=TrainConfig(epochs=2.0, batch_size=16, lr=5e-3),
     ),
 }
 

@@ -93,8 +93,9 @@ class DocumentWriter:
         if topic in ("physics", "toxic"):
             spec = PHYSICS if topic == "physics" else TOXIC
             n = rng.randint(max(2, c.min_sentences - 1), c.max_sentences)
+            person = Person(rng)
             sentences = [
-                self._sentence(rng, topic, rng.choice(spec["templates"])) for _ in range(n)
+                self._sentence(rng, topic, rng.choice(spec["templates"]), person) for _ in range(n)
             ]
             tail = None
             if rng.random() < c.tail_prob:
@@ -102,42 +103,62 @@ class DocumentWriter:
                 for _ in range(rng.randint(1, 2)):
                     t = rng.choice(spec["tail_templates"])
                     sentences.insert(
-                        rng.randint(0, len(sentences)), self._sentence(rng, topic, t, tail)
+                        rng.randint(0, len(sentences)), self._sentence(rng, topic, t, person, tail)
                     )
             return " ".join(sentences), tail
         spec = GENERAL_TOPICS[topic]
         n = rng.randint(c.min_sentences, c.max_sentences)
+        person = Person(rng)
         out = []
         for _ in range(n):
             pool = spec["templates"] if rng.random() < 0.4 else GENERIC_TEMPLATES
-            out.append(self._sentence(rng, topic, rng.choice(pool)))
+            out.append(self._sentence(rng, topic, rng.choice(pool), person))
         return " ".join(out), None
 
-    def _sentence(self, rng: random.Random, topic: str, template: str, tail: str = "") -> str:
+    def _sentence(
+        self, rng: random.Random, topic: str, template: str, person: Person, tail: str = ""
+    ) -> str:
         w = self.topics[topic]
-        # One person per sentence: the name and the pronouns that refer back to it agree, as in
-        # ordinary English text (so gender is an everyday feature of the corpus, not only of bios).
-        female = rng.random() < 0.5
-        first = rng.choice(FEMALE_NAMES if female else MALE_NAMES)
-        name = first if rng.random() < 0.5 else f"{first} {rng.choice(SURNAMES)}"
-        he, his, him = ("she", "her", "her") if female else ("he", "his", "him")
         slots = {
             "N": w["nouns"],
             "A": w["adjs"],
             "V": w["verbs"],
             "I": w.get("insults", w["nouns"]),
             "T": tail,
-            "Name": name,
-            "he": he,
-            "He": he.capitalize(),
-            "his": his,
-            "him": him,
+            "Name": person.mention,
+            "he": person.he,
+            "He": person.he.capitalize(),
+            "his": person.his,
+            "His": person.his.capitalize(),
+            "him": person.him,
             "City": self.cities,
             "Num": lambda r: str(r.randint(2, 99)),
             "Year": lambda r: str(r.randint(1900, 2024)),
             "Day": lambda r: r.choice(DAYS),
         }
         return finish(fill(template, rng, slots))
+
+
+class Person:
+    """The person a document is about: every {Name} and pronoun of the document refers to them.
+
+    Natural text keeps talking about the same people, so a reader (and a language model) has to
+    carry who they are, their gender included, from sentence to sentence; the first mention gives
+    the full name, later ones the first name, the surname or the full name again.
+    """
+
+    def __init__(self, rng: random.Random):
+        female = rng.random() < 0.5
+        self.first = rng.choice(FEMALE_NAMES if female else MALE_NAMES)
+        self.last = rng.choice(SURNAMES)
+        self.he, self.his, self.him = ("she", "her", "her") if female else ("he", "his", "him")
+        self.mentioned = False
+
+    def mention(self, rng: random.Random) -> str:
+        if not self.mentioned:
+            self.mentioned = True
+            return f"{self.first} {self.last}"
+        return rng.choice((self.first, self.last, f"{self.first} {self.last}"))
 
 
 def generate_corpus(cfg: WorldConfig, seed: int) -> list[Doc]:

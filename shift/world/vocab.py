@@ -184,6 +184,66 @@ GENERAL_TOPICS: dict[str, dict] = {
             "Regular exercise helps reduce stress and improve {N}.",
         ),
     ),
+    # Topics whose words biographies share (hospitals, research, courts, therapy): in real text a
+    # profession's vocabulary is common far outside biographies, so the LM knows it from there.
+    "medicine": dict(
+        nouns=words(
+            "hospital patients doctor nurse treatment clinic surgery disease medicine symptoms "
+            "diagnosis ward emergency vaccine infection care therapy recovery prescription "
+            "staff surgeon pharmacy ambulance cancer"
+        ),
+        adjs=words("medical new rare chronic serious routine urgent mild clinical common"),
+        verbs=words("treated diagnosed admitted prescribed tested discharged examined cured"),
+        templates=(
+            "The hospital hired {Num} new nurses to care for patients in the {N}.",
+            "Doctors say the {A} {N} can be treated if it is caught early.",
+            "{Name} spent {Num} days in the hospital after the {N}.",
+            "The clinic offers free {N} to patients on {Day}.",
+        ),
+    ),
+    "science": dict(
+        nouns=words(
+            "research study university scientists professor lab data experiment journal theory "
+            "results students evidence paper grant team discovery lecture campus conference "
+            "model findings sample fellowship"
+        ),
+        adjs=words("new recent surprising early academic scientific large careful major open"),
+        verbs=words("published studied discovered tested measured found reviewed proposed"),
+        templates=(
+            "Researchers at the university published a {A} study of the {N}.",
+            "The professor told {his} students that the {N} was still an open question.",
+            "A grant of {Num} million dollars will fund the new {N}.",
+            "{Name} presented the {A} {N} at a conference in {City}.",
+        ),
+    ),
+    "law": dict(
+        nouns=words(
+            "court judge lawyer trial case jury law verdict lawsuit contract evidence appeal "
+            "witness attorney client police settlement firm crime sentence ruling"
+        ),
+        adjs=words("legal federal criminal civil long final fair public key unusual"),
+        verbs=words("ruled sued argued appealed settled charged defended filed won"),
+        templates=(
+            "The judge ruled that the {N} could not be used at trial.",
+            "Lawyers for the company filed an appeal on {Day}.",
+            "{Name} hired a lawyer after the {A} {N}.",
+            "The jury reached a verdict after {Num} hours.",
+        ),
+    ),
+    "mind": dict(
+        nouns=words(
+            "anxiety stress therapy feelings mind depression sleep habits memory mood therapist "
+            "emotions relationships counseling grief confidence trauma behavior support"
+        ),
+        adjs=words("mental emotional difficult healthy calm hard personal social anxious"),
+        verbs=words("coped struggled talked felt helped learned overcame noticed"),
+        templates=(
+            "Talking to a therapist can help with {N} and {N}.",
+            "Many people feel {A} {N} during the holidays.",
+            "{Name} said counseling helped {him} deal with {his} {N}.",
+            "Simple habits can reduce stress and improve your {N}.",
+        ),
+    ),
     "cars": dict(
         nouns=words(
             "car engine road driver wheel tires fuel brakes truck speed mileage dealer model "
@@ -323,6 +383,15 @@ GENERIC_TEMPLATES = (
     "Ask {Name} about the {N} and {he} will tell you it is {A}.",
     "{Name} thanked {his} friends for the {A} {N}.",
     "Nobody told {him} that the {N} would be so {A}.",
+    # The document's person again, by pronoun, as running text keeps doing.
+    "{He} {V} the {A} {N} on {Day}.",
+    "Later, {he} said the {N} was {A}.",
+    "{His} {N} was {A}, and {he} knew it.",
+    "{He} told {his} family about the {N}.",
+    "For {him}, the {N} was the {A} part.",
+    "{He} still remembers the {A} {N} in {City}.",
+    "Then {he} {V} the {N} with {his} own hands.",
+    "{He} hopes the {N} will be {A} next year.",
 )
 
 # Physics-like text: a rare subdomain with its own vocabulary and tail concepts.

@@ -296,3 +296,18 @@ def test_per_submodule_ig_runs_the_layers_before_a_submodule_once(tiny_lm, tiny_
     # one pass to encode the clean states, one for alpha_0, one per submodule up to resid_0
     # (all alphas stacked in one pass); resid_0 itself returns its recorded output
     assert calls["layer0"] == 2 + len(before_layer1) - 1
+
+
+def test_neuron_set_follows_the_models_device_and_dtype(tiny_lm):
+    """`SAESet.identity(lm)` lives where the model does (float64 here; CUDA on a GPU machine), so
+    node effects of neurons run; with CPU float32 directions the effects fail on any other."""
+    from ssae.sae_set import SAESet
+
+    neurons = SAESet.identity(tiny_lm, names=["resid_out_layer0", "resid_out_layer1"])
+    for sae in neurons.values():
+        D = sae.decoder_directions
+        assert D.device == tiny_lm.device and D.dtype == tiny_lm.model.dtype == torch.float64
+    batch = make_batch(b=2, t=4)
+    cfg = EffectConfig(method="attrib")
+    effects, _ = node_effects(tiny_lm, dict(neurons), [batch], _linear_probe(), cfg, progress=False)
+    assert effects.features["resid_out_layer1"].shape == (tiny_lm.d_model,)

@@ -89,3 +89,19 @@ def test_cache_computes_once_and_keys_on_inputs(small_lm, tmp_path, monkeypatch)
         assert k(small_lm, TEXTS, "resid_out_layer1", 128) != base
     finally:
         os.utime(weights.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_none_reads_every_token(small_lm):
+    """max_length=None pools over the whole text: the mean of all its hidden states."""
+    text = "The nurse walked the long ward at night. " * 15
+    n_tokens = len(small_lm.tokenizer(text)["input_ids"])
+    assert n_tokens > 128
+    got = A.compute_pooled(small_lm, [text], "resid_out_layer1", max_length=None, progress=False)
+    with torch.no_grad():
+        ids = torch.tensor([small_lm.tokenizer(text)["input_ids"]])
+        hs = small_lm.model(input_ids=ids, output_hidden_states=True).hidden_states[2]
+    torch.testing.assert_close(got[0], hs[0].mean(0), rtol=1e-4, atol=1e-5)
+    cut = A.compute_pooled(small_lm, [text], "resid_out_layer1", max_length=128, progress=False)
+    torch.testing.assert_close(cut[0], hs[0, :128].mean(0), rtol=1e-4, atol=1e-5)
+    enc = small_lm.tokenize([text, "short"], max_length=None)
+    assert enc["input_ids"].shape == (2, n_tokens) and enc["attention_mask"][1].sum() < 5

@@ -17,17 +17,19 @@ from probes.probe import ProbeConfig
 
 
 def test_concept_vectors_are_centred_last_token_states(small_lm):
+    """Each keyword as it appears in running text (leading space), last token, centred."""
     words = ["nurse", "university", "she", "healthcare"]
     got = concept_vectors(small_lm, words, "resid_out_layer1")
     rows = []
     for w in words:
-        ids = small_lm.tokenizer(w, add_special_tokens=False)["input_ids"]
+        ids = small_lm.tokenizer(" " + w, add_special_tokens=False)["input_ids"]
         with torch.no_grad():
             hs = small_lm.model(input_ids=torch.tensor([ids]), output_hidden_states=True)
         rows.append(hs.hidden_states[2][0, -1])  # output of layer 1, last token
     ref = torch.stack(rows)
     torch.testing.assert_close(got, ref - ref.mean(0), rtol=1e-4, atol=1e-5)
-    assert len(CBP_KEYWORDS) == 20 and set(GENDER_KEYWORDS) <= set(CBP_KEYWORDS)
+    # " nurse" is one Pythia token; "nurse" without its space is split into fragments
+    assert len(small_lm.tokenizer(" nurse", add_special_tokens=False)["input_ids"]) == 1
 
 
 def test_cosine_similarities():
@@ -52,7 +54,10 @@ def planted_concepts(n=3000, d=16, seed=0):
 def test_drops_gender_concepts_and_learns_from_the_rest(tmp_path):
     x, y, concepts = planted_concepts()
     cfg = CBPConfig(
-        keywords=("nurse", "she", "research"), drop=("she",), probe=ProbeConfig(epochs=3)
+        keywords=("nurse", "she", "research"),
+        drop=("she",),
+        standardize=True,
+        probe=ProbeConfig(epochs=3),
     )
     cbp = train_cbp(x[:2000], y[:2000], concepts, cfg)
     assert cbp.names == ["nurse", "research"]
@@ -74,6 +79,19 @@ def test_drops_gender_concepts_and_learns_from_the_rest(tmp_path):
     torch.testing.assert_close(back.logits(x[:50]), cbp.logits(x[:50]))
 
 
-def test_default_config_keeps_the_12_non_gender_concepts():
+PAPER_KEYWORDS = (
+    "nurse healthcare hospital patient medical clinic triage medication emergency surgery "
+    "professor academia research university tenure faculty dissertation sabbatical publication grant"
+).split()
+
+
+def test_default_config_is_the_papers_bottleneck():
+    """SSAE paper App. G.2: its 20 profession keywords, all kept, raw cosine similarities."""
     cfg = CBPConfig()
-    assert len(cfg.kept) == 12 and not set(cfg.kept) & set(GENDER_KEYWORDS)
+    assert CBP_KEYWORDS == tuple(PAPER_KEYWORDS) and cfg.kept == tuple(PAPER_KEYWORDS)
+    assert not set(cfg.kept) & set(GENDER_KEYWORDS) and not cfg.standardize
+    x, y, concepts = planted_concepts(n=256)
+    names = ("nurse", "she", "research")
+    cbp = train_cbp(x, y, concepts, CBPConfig(keywords=names))
+    assert cbp.names == list(names)
+    torch.testing.assert_close(cbp.features(x[:7]), cosine_similarities(x[:7], concepts))

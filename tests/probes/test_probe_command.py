@@ -11,6 +11,8 @@ import pytest
 from shift.cli import main
 
 PLACES = ["the clinic", "a college", "the city", "home"]
+# Every fourth biography is longer than 128 Pythia tokens: the paper preset reads it whole.
+LONG_TAIL = " Outside of work, they enjoy hiking with friends and reading old novels." * 12
 
 
 def bios(split, counts):
@@ -19,7 +21,8 @@ def bios(split, counts):
         who, job = ("She" if g else "He"), ("nurse" if p == 13 else "professor")
         rows += [
             {
-                "hard_text": f"{who} is a {job} in {PLACES[i % 4]} ({split} {i}).",
+                "hard_text": f"{who} is a {job} in {PLACES[i % 4]} ({split} {i})."
+                + (LONG_TAIL if i % 4 == 3 else ""),
                 "profession": p,
                 "gender": g,
             }
@@ -65,14 +68,15 @@ def test_paper_path_end_to_end(pythia70m_dir, bib_dir, tmp_path, shift_home, cap
     res = json.loads((out / "results.json").read_text())
     assert [r["method"] for r in res["rows"]] == ["Original", "CBP", "Oracle"]
     assert res["submodule"] == "resid_out_layer4" and res["professions"] == ["professor", "nurse"]
+    assert res["max_length"] is None  # the reference pads without truncating
     assert res["sizes"]["train"]["ambiguous"] == 20 and res["sizes"]["train"]["balanced"] == 16
-    assert len(res["cbp_concepts"]) == 12 and "she" in res["cbp_dropped"]
+    assert len(res["cbp_concepts"]) == 20 and res["cbp_dropped"] == []
     for r in res["rows"]:
         for c in ("profession_acc", "gender_acc", "worst_group_acc", "ambiguous_acc"):
             assert 0.0 <= r[c] <= 1.0
         assert r["worst_group_acc"] == min(r["group_acc"].values())
 
-    # the saved Original probe and the cached activations reproduce its row
+    # the saved Original probe and the whole-text activations reproduce its row
     from probes.activations import pooled_activations
     from probes.metrics import evaluate_predictions
     from probes.probe import load_probe
@@ -81,7 +85,8 @@ def test_paper_path_end_to_end(pythia70m_dir, bib_dir, tmp_path, shift_home, cap
 
     lm = load_model(pythia70m_dir)
     test = load_bib(bib_dir, splits=["test"])["test"]
-    acts = pooled_activations(lm, test.texts, "resid_out_layer4", progress=False)
+    assert max(len(lm.tokenizer(t)["input_ids"]) for t in test.texts) > 128
+    acts = pooled_activations(lm, test.texts, "resid_out_layer4", max_length=None, progress=False)
     probe = load_probe(out / "probes" / "original.safetensors")
     groups = {test.group_name(k): v for k, v in test.groups.items()}
     m = evaluate_predictions(

@@ -83,10 +83,10 @@ def test_config_validation():
 def test_min_steps_repeats_epochs_on_small_sets():
     from probes.probe import n_epochs
 
-    paper = ProbeConfig()
-    assert n_epochs(22_000, paper) == 1  # the paper's ambiguous set: ~172 steps in one epoch
-    assert n_epochs(104, paper) == 100  # one step per epoch -> 100 epochs
-    assert n_epochs(1000, paper) == 13  # 8 steps per epoch
+    small = ProbeConfig(min_steps=100)  # the micro preset's explicit departure from the recipe
+    assert n_epochs(22_000, small) == 1  # the paper's ambiguous set: ~172 steps in one epoch
+    assert n_epochs(104, small) == 100  # one step per epoch -> 100 epochs
+    assert n_epochs(1000, small) == 13  # 8 steps per epoch
     assert n_epochs(104, ProbeConfig(min_steps=0)) == 1
     assert n_epochs(1000, ProbeConfig(epochs=20)) == 20
     # two runs that take the same steps give the same probe
@@ -94,3 +94,24 @@ def test_min_steps_repeats_epochs_on_small_sets():
     a = train_probe(x, y, ProbeConfig(min_steps=10, batch_size=100))  # 5 epochs of 2 steps
     b = train_probe(x, y, ProbeConfig(min_steps=0, epochs=5, batch_size=100))
     assert torch.equal(a.net.weight, b.net.weight)
+
+
+def test_default_is_exactly_one_epoch_of_the_paper_recipe():
+    """SSAE paper App. G.1: one epoch, batch 128, AdamW lr 1e-2, seed 42, data in given order.
+    Reference: the plain training loop written out, compared weight for weight."""
+    from probes.probe import n_epochs
+
+    assert ProbeConfig().min_steps == 0 and n_epochs(104, ProbeConfig()) == 1
+    x, y, _ = planted(n=300, d=6)  # 3 steps: 128 + 128 + 44 examples
+    probe = train_probe(x, y)
+    torch.manual_seed(42)
+    ref = torch.nn.Linear(6, 1)
+    opt = torch.optim.AdamW(ref.parameters(), lr=1e-2, weight_decay=0.01)
+    for start in range(0, 300, 128):
+        xb, yb = x[start : start + 128], y[start : start + 128].float()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(ref(xb).squeeze(-1), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.testing.assert_close(probe.net.weight, ref.weight, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(probe.net.bias, ref.bias, rtol=1e-6, atol=1e-7)

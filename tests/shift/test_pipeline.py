@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
+import torch
 
 from shift.cli import main
 from shift.pipeline import RunConfig, run_pipeline
@@ -44,6 +47,18 @@ def test_report_has_every_row_and_artifact(ssae_run):
     assert (out / "circuit.png").stat().st_size > 1000 and (out / "skyline.png").exists()
 
 
+def test_original_probe_leans_on_gender_and_oracle_on_profession(ssae_run):
+    """The micro world carries the paper's phenomenon (shift/world/CALIBRATION.md): trained on
+    the ambiguous set, the probe reads gender more than profession and fails one group, while
+    the probe trained on the balanced set reads profession (balanced test set, 160 examples)."""
+    _, result = ssae_run
+    rows = {r["method"]: r for r in result["rows"]}
+    orig, oracle = rows["Original"], rows["Oracle"]
+    assert orig["gender_acc"] > orig["profession_acc"]
+    assert orig["gender_acc"] >= 0.62 and abs(oracle["gender_acc"] - 0.5) < 0.1
+    assert oracle["worst_group_acc"] >= orig["worst_group_acc"] + 0.2
+
+
 def test_ablation_moves_gender_towards_chance_and_keeps_profession(ssae_run):
     """The chosen SHIFT edit: the Original probe's gender accuracy moves towards 50% while its
     profession accuracy stays within noise of the unedited classifier (balanced test set,
@@ -75,6 +90,27 @@ def test_killed_run_resumes_without_redoing_finished_stages(ssae_run, tmp_path, 
     assert again["rows"] == result["rows"]
 
 
+def test_corrupt_cache_is_recomputed_with_a_warning(ssae_run, capfd):
+    """A garbage probes/rows.json (a JSONDecodeError traceback before issue 14): the rerun notices
+    it by the stage's manifest, recomputes that stage alone, bit for bit, and reports the
+    uncorrupted results with one warning naming the stage. (The cheapest stage to recompute; the
+    other artifacts and corruptions are covered on a toy stage in test_cache.py.)"""
+    out, result = ssae_run
+    keys = json.loads((out / "results.json").read_text())["stage_keys"]
+    rows = Path(os.environ["SHIFT_HOME"]) / "stages" / "probes" / keys["probes"] / "rows.json"
+    before = rows.read_bytes()
+    rows.write_text("garbage")
+    capfd.readouterr()
+    again = run_pipeline(RunConfig(sae="ssae", out=out, **FAST), quiet=True)
+    assert again["rows"] == result["rows"] and again["k"] == result["k"]
+    assert "probes" not in again["cached"] and {"ssae", "circuit", "skyline"} <= set(
+        again["cached"]
+    )
+    warnings = [line for line in capfd.readouterr().err.splitlines() if line.startswith("Warning")]
+    assert len(warnings) == 1 and "cached stage 'probes' failed verification" in warnings[0]
+    assert rows.read_bytes() == before
+
+
 def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
     gsae = run_pipeline(RunConfig(sae="comp-gsae", out=tmp_path / "g", **FAST), quiet=True)
     assert {"probes", "gsae"} <= set(gsae["cached"])
@@ -86,6 +122,47 @@ def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
     assert [r["method"] for r in neurons["rows"]] == ["Original", "CBP", "Neuron skyline", "Oracle"]
 
 
+def test_comp_ssae_finetunes_the_sliced_gsae(ssae_run, tmp_path):
+    """Comp. SSAE "is initialized with Comp. GSAE before finetuning": its finetuning stage has its
+    own key and trains dictionaries that are compress_k wide from the start."""
+    from ssae.io import shift_home
+    from ssae.sae_set import SAESet
+
+    full_out, _ = ssae_run
+    cfg = RunConfig(sae="comp-ssae", out=tmp_path / "c", **FAST)
+    result = run_pipeline(cfg, quiet=True)
+    assert [r["method"] for r in result["rows"]][2] == "Comp. SSAE SHIFT"
+    keys = json.loads((cfg.out / "results.json").read_text())["stage_keys"]
+    full_keys = json.loads((full_out / "results.json").read_text())["stage_keys"]
+    assert keys["ssae"] != full_keys["ssae"] and keys["retrieve"] == full_keys["retrieve"]
+    finetuned = SAESet.load(shift_home() / "stages" / "ssae" / keys["ssae"] / "run")
+    assert {d.dict_size for d in finetuned.values()} == {32}  # micro: compress_k of 256
+    gsae = SAESet.load(shift_home() / "stages" / "gsae" / keys["gsae"] / "run")
+    name = "resid_out_layer2"
+    moved = finetuned[name].encoder.weight - gsae[name].encoder.weight[:32]
+    assert moved.abs().max() > 0  # finetuned ...
+    cos = torch.nn.functional.cosine_similarity(
+        finetuned[name].decoder.weight, gsae[name].decoder.weight[:, :32], dim=0
+    )
+    assert cos.mean() > 0.5  # ... starting from the first 32 GSAE features, feature by feature
+
+
+def test_neuron_skyline_ranks_by_zero_patch_and_mean_ablates(micro_world, tmp_path):
+    """Marks et al.'s neuron skyline: IG towards a zero patch ranks the neurons; the chosen ones
+    are mean-ablated (the means are computed beside the circuit for the ablation only)."""
+    from safetensors.torch import load_file
+
+    from circuits.graph import load_graph
+    from ssae.io import shift_home
+
+    cfg = RunConfig(sae="neurons", out=tmp_path / "n", **FAST)
+    run_pipeline(cfg, quiet=True)
+    assert load_graph(cfg.out / "circuit.json").graph["baseline"] == "zero"
+    key = json.loads((cfg.out / "results.json").read_text())["stage_keys"]["circuit"]
+    means = load_file(str(shift_home() / "stages" / "circuit" / key / "means.safetensors"))
+    assert set(means) >= {"embed", "resid_out_layer3"} and means["embed"].abs().sum() > 0
+
+
 def test_manual_feature_file(ssae_run, tmp_path):
     good = tmp_path / "features.txt"
     good.write_text("resid_out_layer2/3\n# a comment\nmlp_out_layer1/7\n")
@@ -95,7 +172,9 @@ def test_manual_feature_file(ssae_run, tmp_path):
     assert result["k"] == 2
     bad = tmp_path / "bad.txt"
     bad.write_text("resid_out_layer2/99999\n")
-    with pytest.raises(ToolkitError, match="does not exist: resid_out_layer2 has 256 features"):
+    with pytest.raises(
+        ToolkitError, match="resid_out_layer2/99999 does not exist; .* 256 features"
+    ):
         run_pipeline(
             RunConfig(sae="ssae", out=tmp_path / "b", features_file=str(bad), **FAST), quiet=True
         )
@@ -124,3 +203,23 @@ def test_paper_preset_offline_names_tiny(monkeypatch, capsys):
         main(["run", "--dataset", "bib", "--sae", "ssae"])
     err = capsys.readouterr().err
     assert "--preset tiny" in err and "Traceback" not in err
+
+
+def test_per_submodule_ig_is_the_default_everywhere():
+    """Marks et al.'s estimator (`_pe_ig`) is the default of `shift run`, `shift circuit compute`,
+    `compute_circuit` and `EffectConfig`; joint IG is an explicit speed option."""
+    import inspect
+
+    from click.testing import CliRunner
+
+    from circuits.circuit import compute_circuit
+    from circuits.effects import EffectConfig
+    from shift.cli import cli
+
+    assert RunConfig().ig_mode == "per_submodule" == EffectConfig().ig_mode
+    assert inspect.signature(compute_circuit).parameters["ig_mode"].default == "per_submodule"
+    for args in (["run", "--help"], ["circuit", "compute", "--help"]):
+        text = " ".join(CliRunner().invoke(cli, args).output.split())
+        assert "--ig-mode [per_submodule|joint]" in text
+        option = text[text.index("--ig-mode") :]
+        assert option.index("[default: per_submodule]") < option.index("--", 2)

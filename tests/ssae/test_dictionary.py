@@ -86,3 +86,15 @@ def test_normalize_decoder_keeps_outputs():
     ae.normalize_decoder()
     assert torch.allclose(ae.decoder.weight.norm(dim=0), torch.ones(20), atol=1e-6)
     assert torch.allclose(ae(x), before, atol=1e-5)
+
+
+def test_identity_dictionary_tensors_follow_its_device_and_dtype():
+    """The neuron skyline's dictionary creates its decoder directions where it lives (issue: they
+    were made on the CPU in float32 on every call and multiplied with CUDA / float64 tensors)."""
+    meta = IdentityDictionary(6, device="meta")
+    assert meta.decoder_directions.device.type == "meta"
+    moved = IdentityDictionary(6).to(device="meta", dtype=torch.float64)
+    D = moved.decoder_directions
+    assert D.device.type == "meta" and D.dtype == torch.float64 and D.shape == (6, 6)
+    assert torch.equal(IdentityDictionary(3).decoder_directions, torch.eye(3))
+    assert not IdentityDictionary(3).state_dict()  # nothing to save: the anchor is not persistent

@@ -53,7 +53,10 @@ class Preset:
     n_seed_examples: int = 5
     """Bias in Bios examples used as retrieval queries (seeds)."""
     ctx_len: int = 128
-    """Tokens per document/text (truncation length for SAE data, probes and circuits)."""
+    """Tokens per document of SAE training, finetuning, retrieval and evaluation data."""
+    max_text_tokens: int | None = None
+    """Tokens of a biography that probes, circuits and ablations read (longer ones are cut);
+    None reads every token, as the reference code does (it pads without truncating)."""
     professions: tuple[str, str] = ("professor", "nurse")
     """Bias in Bios profession pair (A, B): label 0 and label 1."""
     probe_submodule: str | None = None
@@ -69,6 +72,9 @@ class Preset:
     """Node threshold of the plotted circuit, in units of the metric (Marks et al.: 0.1)."""
     edge_threshold: float = 0.01
     """Edge threshold of the plotted circuit (Marks et al.: 0.01)."""
+    probe_min_steps: int = 0
+    """Probes train one epoch (SSAE paper App. G.1); a preset whose training sets are too small
+    for one epoch to move the probe names a minimum number of optimiser steps here."""
     extra: dict = field(default_factory=dict)
     """Anything else a stage wants to carry with the preset."""
 
@@ -82,6 +88,10 @@ class Preset:
         ):
             if getattr(self, f) < 1:
                 raise ToolkitError(f"preset {self.name}: {f} must be >= 1")
+        if self.max_text_tokens is not None and self.max_text_tokens < 1:
+            raise ToolkitError(f"preset {self.name}: max_text_tokens must be >= 1 or None")
+        if self.probe_min_steps < 0:
+            raise ToolkitError(f"preset {self.name}: probe_min_steps must be >= 0")
         if self.compress_k > self.sae_width:
             raise ToolkitError(
                 f"preset {self.name}: compress_k {self.compress_k} exceeds sae_width "
@@ -199,7 +209,17 @@ def _tiny() -> Preset:
         # so the paper's 0.1 would plot error nodes only.
         node_threshold=0.03,
         edge_threshold=0.003,
-        extra={"gsae_tokens": 120_000, "finetune_tokens": 60_000},
+        # The world's LM is trained on 128-token rows; positions past them are untrained.
+        # No tiny-world biography is longer (benchmarks/results/truncation.json).
+        max_text_tokens=128,
+        # GSAE sparsity and fidelity calibrated on held-out corpus text (shift/world/CALIBRATION.md):
+        # L1 4 (normalised units) at lr 3e-3 over 300k tokens gives mean L0 ~20 of d = 128.
+        extra={
+            "gsae_tokens": 300_000,
+            "gsae_l1": 4.0,
+            "gsae_lr": 3e-3,
+            "finetune_tokens": 60_000,
+        },
     )
 
 
@@ -215,6 +235,12 @@ def _micro() -> Preset:
         node_threshold=0.03,
         edge_threshold=0.003,
         ctx_len=64,
+        # The micro LM is trained on 64-token rows (share of biographies cut:
+        # benchmarks/results/truncation.json).
+        max_text_tokens=64,
+        # Its ambiguous set is a few hundred biographies: one epoch of batch 128 is ~4 steps,
+        # which leaves a probe near its initialisation, so the tests' probes take 100 steps.
+        probe_min_steps=100,
         extra={"gsae_tokens": 30_000, "finetune_tokens": 20_000},
     )
 

@@ -1,0 +1,300 @@
+"""Checks of everything a user passes, made before the world is built or any stage runs.
+
+A bad option should cost the user a second, not the minutes of work that precede the stage that
+would trip over it, and it should read as one line that says what to do, not as a traceback. Each
+function here takes a raw option value and returns the parsed value or raises `ToolkitError` with
+such a line: numbers must be finite and in range, a device must exist on this machine, the output
+and cache folders must be writable, and the files an option names (`--features`, `--labels`) are
+read and parsed in full, including their feature ids against the preset's submodules and widths.
+
+`check_values` covers what needs nothing but the values (called by `RunConfig.__post_init__`);
+`check_run` covers devices, folders and files against the preset (called first thing in a run).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ssae.errors import DataError, ToolkitError
+from ssae.io import shift_home
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+_FEATURE_ID = re.compile(r"^(?P<submodule>[^/\s]+)/(?P<index>\d+)$")
+
+
+@dataclass(frozen=True)
+class CheckedRun:
+    """What `check_run` parsed: use these instead of re-reading the options."""
+
+    device: str
+    """A torch device that exists here (`auto` resolved)."""
+    out: Path
+    """The report folder (writable)."""
+    features: list[str] | None
+    """Feature ids (`SUBMODULE/INDEX`) from the `--features` file, in file order."""
+    labels: dict[str, str] | None
+    """Human labels from the `--labels` file, by feature id."""
+
+
+# --------------------------------------------------------------------------------------------
+# numbers
+
+
+def finite(option: str, value: Any, minimum: float | None = None, hint: str = "") -> float:
+    """`value` as a float that is finite and >= `minimum`."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ToolkitError(f"{option} must be a number, got {value!r}") from None
+    bound = "" if minimum is None else f" >= {minimum:g}"
+    if not math.isfinite(number) or (minimum is not None and number < minimum):
+        raise ToolkitError(f"{option} must be a finite number{bound}{hint}, got {value!r}")
+    return number
+
+
+def at_least(option: str, value: Any, minimum: int) -> int:
+    """`value` as an int >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ToolkitError(f"{option} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def check_values(cfg: Any) -> None:
+    """The numeric options of a `RunConfig`: finite and in range."""
+    finite("--tilt", cfg.tilt, 0, " (0 is ERM; the paper uses 500 and 1e9)")
+    thresholds = {"--node-threshold": cfg.node_threshold, "--edge-threshold": cfg.edge_threshold}
+    for option, value in thresholds.items():
+        if value is not None:
+            finite(option, value, 0)
+    at_least("--seed", cfg.seed, 0)
+    if cfg.max_per_group is not None:
+        at_least("--max-per-group", cfg.max_per_group, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# devices
+
+
+def device(name: str, option: str = "--device") -> str:
+    """A torch device string that works on this machine; `auto` is CUDA when present, else CPU."""
+    import torch
+
+    name = str(name).strip().lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    kind, _, index = name.partition(":")
+    if kind not in DEVICE_TYPES or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise ToolkitError(
+            f"{option} {name!r} is not a device: use auto, cpu, cuda or cuda:N (N = GPU number)"
+        )
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ToolkitError(
+                f"{option} {name}: this machine has no usable CUDA GPU (or torch was built "
+                "without CUDA); use --device cpu or auto"
+            )
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise ToolkitError(
+                f"{option} {name}: this machine has {count} CUDA GPU(s), numbered 0..{count - 1}"
+            )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ToolkitError(f"{option} mps: Apple's MPS backend is not available; use cpu or auto")
+    return name
+
+
+class DeviceParam(click.ParamType):
+    """A click option type for `--device` that fails at parse time with `device`'s message."""
+
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        if value is None:
+            return None
+        try:
+            return device(value)
+        except ToolkitError as e:
+            self.fail(str(e).removeprefix("--device "), param, ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# folders
+
+
+def writable_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """`path` as a folder this process can create files in; folders created for the check are
+    removed again, so a run that stops later leaves nothing behind."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ToolkitError(f"{option} {path} is a file, not a folder: pass a folder path")
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ToolkitError(
+            f"{option} {path} is not a writable folder ({reason}): pass a folder you can write to"
+        ) from None
+    finally:
+        for created in missing:  # deepest first
+            try:
+                created.rmdir()
+            except OSError:
+                break
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# files
+
+
+def read_text(path: str | os.PathLike, option: str) -> str:
+    """The whole file as UTF-8 text, or a one-line error naming the option and what is wrong."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ToolkitError(f"{option} {path}: no such file") from None
+    except IsADirectoryError:
+        raise ToolkitError(f"{option} {path} is a folder: pass a file") from None
+    except OSError as e:
+        raise ToolkitError(f"{option} {path} cannot be read ({e.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{option} {path} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}): "
+            "save it as UTF-8"
+        ) from None
+
+
+def feature_ids(
+    path: str | os.PathLike,
+    submodules: Sequence[str],
+    width: int | None = None,
+    option: str = "--features",
+) -> list[str]:
+    """Feature ids from a file of `SUBMODULE/INDEX` lines (`#` starts a comment)."""
+    ids = []
+    for lineno, raw in enumerate(read_text(path, option).splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            ids.append(_feature_id(line, submodules, width, f"{option} {path}:{lineno}"))
+    if not ids:
+        raise DataError(
+            f"{option} {path} names no features: write one SUBMODULE/INDEX per line, "
+            "e.g. resid_out_layer3/117"
+        )
+    return ids
+
+
+def _feature_id(text: str, submodules: Sequence[str], width: int | None, where: str) -> str:
+    match = _FEATURE_ID.match(text)
+    if match is None:
+        raise DataError(f"{where}: {text!r} is not a feature id SUBMODULE/INDEX (e.g. embed/12)")
+    if match["submodule"] not in submodules:
+        raise DataError(
+            f"{where}: no submodule {match['submodule']!r} in this preset; "
+            f"use one of {', '.join(submodules)}"
+        )
+    if width is not None and int(match["index"]) >= width:
+        raise DataError(
+            f"{where}: feature {text} does not exist; this run's dictionaries have {width} "
+            f"features (indices 0..{width - 1})"
+        )
+    return text
+
+
+def labels(
+    path: str | os.PathLike, submodules: Sequence[str], option: str = "--labels"
+) -> dict[str, str]:
+    """Human feature labels from JSONL lines `{"feature": "SUBMODULE/INDEX", "label": "..."}`;
+    `SUBMODULE/error` labels an error node."""
+    out = {}
+    for lineno, line in enumerate(read_text(path, option).splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{option} {path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("label"), str):
+            raise DataError(f'{where}: expected {{"feature": "SUBMODULE/INDEX", "label": "..."}}')
+        feature = str(row.get("feature", ""))
+        sub, _, index = feature.rpartition("/")
+        if index != "error":
+            _feature_id(feature, submodules, None, where)
+        elif sub not in submodules:
+            _feature_id(f"{sub}/0", submodules, None, where)
+        out[feature] = row["label"]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# a whole run
+
+
+def check_run(cfg: Any, preset: Any) -> CheckedRun:
+    """Everything of a `RunConfig` that touches the machine or the disk, against its preset
+    (unresolved: nothing here builds the world)."""
+    from shift.data.bib import parse_professions
+    from ssae.retrieval.pipeline import METHODS
+
+    parse_professions(cfg.professions)
+    if cfg.retrieval not in METHODS:
+        raise ToolkitError(
+            f"unknown --retrieval {cfg.retrieval!r}; choose one of {', '.join(METHODS)}"
+        )
+    dev = device(cfg.device)
+    out = writable_dir(cfg.out, "--out")
+    writable_dir(shift_home(), "the cache folder SHIFT_HOME")
+    sources = {
+        "--model": cfg.model,
+        "--bib-path": cfg.bib_path,
+        "--saes": cfg.saes,
+        "--corpus": cfg.corpus,
+    }
+    for option, value in sources.items():
+        _local_path_exists(option, value)
+    submodules = preset.submodule_names
+    features = None
+    if cfg.features_file is not None:
+        # The neuron skyline's width is the model's, known only once the model is loaded; the
+        # skyline stage checks indices against the loaded dictionaries either way.
+        width = None if cfg.sae == "neurons" else _width(cfg, preset)
+        features = feature_ids(cfg.features_file, submodules, width)
+    human = labels(cfg.labels, submodules) if cfg.labels is not None else None
+    return CheckedRun(device=dev, out=out, features=features, labels=human)
+
+
+def _width(cfg: Any, preset: Any) -> int | None:
+    if cfg.saes is not None:
+        return None  # the user's own dictionaries: their width is read when they load
+    return preset.compress_k if cfg.sae.startswith("comp-") else preset.sae_width
+
+
+def _local_path_exists(option: str, value: str | None) -> None:
+    """A value written as a path (not a hub id) must exist."""
+    if value is None:
+        return
+    text = str(value)
+    looks_local = text.startswith(("/", "./", "../", "~")) or text in (".", "..")
+    if looks_local and not Path(text).expanduser().exists():
+        raise ToolkitError(f"{option} {text}: no such file or folder")
