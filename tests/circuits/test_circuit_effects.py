@@ -254,13 +254,16 @@ def _per_submodule_ig_by_full_passes(lm, saes, batch, metric, cfg):
     return grads, feats, errs
 
 
-@pytest.mark.parametrize("max_tokens_per_pass", [18, 40])
+@pytest.mark.parametrize(
+    ("max_tokens_per_pass", "reads"), [(18, "logits"), (40, "logits"), (40, "resid_out_layer1")]
+)
 def test_per_submodule_ig_with_clean_prefix_reuse_equals_full_passes(
-    tiny_lm, tiny_saes, max_tokens_per_pass
+    tiny_lm, tiny_saes, max_tokens_per_pass, reads
 ):
-    # 18 tokens a batch: one alpha per pass, or two (the last pass with one)
+    # 18 tokens a batch: one alpha per pass, or two (the last pass with one); the probe reads a
+    # submodule that is itself interpolated (its recorded output, then edited, then read)
     batch = make_batch()
-    metric = logit_diff()
+    metric = logit_diff() if reads == "logits" else _linear_probe()
     cfg = EffectConfig(
         steps=4,
         ig_mode="per_submodule",
