@@ -11,22 +11,21 @@ Both finetunes share the retrieval, the finetuning settings and the seed. Report
 L0, FVU and spliced cross-entropy increase (nats/token) over the submodules, on the balanced test
 biographies (`ssae.evaluate`), plus each run's SHIFT rows.
 
-    .venv/bin/python benchmarks/bench_compression.py [--preset micro] [--seed 0]
+    .venv/bin/python benchmarks/bench_compression.py [--preset micro] [--seed 0] [--max-k 50]
+        [--circuit-examples 64] [--ig-steps 10]
 
 Results: benchmarks/results/compression_<preset>.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 from pathlib import Path
 
-import torch
+from run_args import offline_one_thread, run_parser
 
 from shift.pipeline import RunConfig, run_pipeline
-from ssae.io import shift_home
+from ssae.io import markdown_table, shift_home, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,24 +56,18 @@ def mean_of(result: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="micro")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-k", type=int, default=50)
-    parser.add_argument("--circuit-examples", type=int, default=64)
-    parser.add_argument("--runs", type=Path, default=Path("runs") / "bench-compression")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser = run_parser(__doc__.splitlines()[0], "bench-compression", max_k=50, examples=64)
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.set_num_threads(1)
+    offline_one_thread()
     saved, rows = {}, {}
     for variant in ("ssae", "comp-ssae"):
-        cfg = RunConfig(
+        cfg = RunConfig.from_options(
             sae=variant,
             preset=args.preset,
             seed=args.seed,
             max_k=args.max_k,
             circuit_examples=args.circuit_examples,
+            ig_steps=args.ig_steps,
             out=args.runs / variant,
         )
         rows[variant] = run_pipeline(cfg, quiet=True)["rows"]
@@ -94,14 +87,11 @@ def main() -> None:
         "sets": sets,
         "shift_rows": rows,
     }
-    for name, m in sets.items():
-        print(
-            f"{name:20s} L0 {m['l0']:7.2f}  FVU {m['fvu']:.3f}  spliced CE +{m['ce_delta']:.4f} nats"
-        )
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"compression_{args.preset}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
+    cells = [
+        [n, f"{m['l0']:.2f}", f"{m['fvu']:.3f}", f"{m['ce_delta']:.4f}"] for n, m in sets.items()
+    ]
+    print(markdown_table(["set", "mean L0", "mean FVU", "spliced CE + (nats/token)"], cells))
+    write_json(args.out / f"compression_{args.preset}.json", report)
 
 
 if __name__ == "__main__":

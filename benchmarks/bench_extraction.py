@@ -13,13 +13,14 @@ Throughput counts real (non-pad) tokens per second. Both methods produce the sam
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import time
 from pathlib import Path
 
 import torch
+
+from ssae.io import write_json
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -152,8 +153,7 @@ def main():
     print(f"{'padding overhead sorted':>28}: {padded_sorted / real:.2f}x real tokens")
     print(f"{'max |naive - sorted|':>28}: {max_diff:.2e}")
     out = ROOT / "benchmarks" / "results" / "bench_extraction.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print(f"wrote {out}")
 
 

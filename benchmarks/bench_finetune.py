@@ -24,7 +24,6 @@ Writes benchmarks/results/bench_finetune.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -37,6 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ssae.activations import read_activations  # noqa: E402
+from ssae.io import write_json
 from ssae.models import LoadedModel, pythia70m_config  # noqa: E402
 from ssae.sae_set import SAESet  # noqa: E402
 from ssae.trainer import MultiSAETrainer  # noqa: E402
@@ -206,18 +206,12 @@ def main() -> None:
     else:
         x = rows(read_activations(lm, [specs[9]], data[1]), data[1])[specs[9].name]
         torch.manual_seed(0)
+        # the SSAE paper's finetuning settings, without warm-ups, on the CPU
+        settings = {"lr": 1e-4, "l1_penalty": 0.1, "warmup_steps": 0, "sparsity_warmup_steps": None}
         theirs = StandardTrainer(
-            steps=1000,
-            activation_dim=512,
-            dict_size=args.width,
-            layer=3,
-            lm_name="bench",
-            lr=1e-4,
-            l1_penalty=0.1,
-            warmup_steps=0,
-            sparsity_warmup_steps=None,
-            device="cpu",
-        )
+            steps=1000, activation_dim=512, dict_size=args.width, layer=3, lm_name="bench",
+            device="cpu", **settings,
+        )  # fmt: skip
         from ssae.dictionary import AutoEncoder
 
         ours_ae = AutoEncoder(512, args.width)
@@ -258,8 +252,7 @@ def main() -> None:
         },
         "seconds_total": time.perf_counter() - t0,
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(OUT, result)
     print(f"wrote {OUT} ({result['seconds_total']:.0f}s)")
 
 

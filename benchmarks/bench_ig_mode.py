@@ -19,16 +19,15 @@ Results: benchmarks/results/ig_mode_<preset>.json.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 from pathlib import Path
 
 import torch
+from run_args import offline_one_thread, run_parser
 from safetensors.torch import load_file
 
 from shift.pipeline import RunConfig, run_pipeline
-from ssae.io import shift_home
+from ssae.io import markdown_table, shift_home, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("per_submodule", "joint")
@@ -56,7 +55,7 @@ def top(ids: list[str], values: torch.Tensor, n: int) -> set[str]:
 def compare(args, variant: str) -> dict:
     runs = {}
     for mode in MODES:
-        cfg = RunConfig(
+        cfg = RunConfig.from_options(
             sae=variant,
             preset=args.preset,
             seed=args.seed,
@@ -93,18 +92,10 @@ def compare(args, variant: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="micro")
+    parser = run_parser(__doc__.splitlines()[0], "bench-ig-mode", max_k=200, examples=128)
     parser.add_argument("--variants", default="gsae")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-k", type=int, default=200)
-    parser.add_argument("--circuit-examples", type=int, default=128)
-    parser.add_argument("--ig-steps", type=int, default=10)
-    parser.add_argument("--runs", type=Path, default=Path("runs") / "bench-ig-mode")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.set_num_threads(1)
+    offline_one_thread()
     report = {
         "preset": args.preset,
         "seed": args.seed,
@@ -118,16 +109,14 @@ def main() -> None:
             f"{v['variant']}: Spearman(per, joint) = {v['spearman_gender_effects']:.3f} over "
             f"{v['n_features']} features; top-n overlap {v['overlap']}; k {v['k']}"
         )
-        for mode, rows in v["rows"].items():
-            for r in rows:
-                print(
-                    f"  {mode:13s} {r['method']:28s} prof {100 * r['profession_acc']:5.1f}  "
-                    f"gender {100 * r['gender_acc']:5.1f}  worst {100 * r['worst_group_acc']:5.1f}"
-                )
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"ig_mode_{args.preset}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
+        metrics = ("profession_acc", "gender_acc", "worst_group_acc")
+        cells = [
+            [mode, r["method"], *(f"{100 * r[m]:.1f}" for m in metrics)]
+            for mode, rows in v["rows"].items()
+            for r in rows
+        ]
+        print(markdown_table(["IG", "method", "profession", "gender", "worst group"], cells))
+    write_json(args.out / f"ig_mode_{args.preset}.json", report)
 
 
 if __name__ == "__main__":

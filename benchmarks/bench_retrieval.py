@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ssae.io import write_json
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -266,8 +268,7 @@ def main():
         bench_dense(prepared, seeds, args.embed_sample, results)
     bench_tracin(results, n_feat=args.tracin_features)
     out = ROOT / "benchmarks" / "results" / "bench_retrieval.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(out, results)
     print(f"wrote {out}")
 
 

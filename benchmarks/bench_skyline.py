@@ -27,6 +27,7 @@ from circuits.metrics import mean_pool
 from shift.ablation import AblationEvaluator, ablate
 from shift.skyline import RankedFeature, feature_set
 from ssae.dictionary import AutoEncoder
+from ssae.io import write_json
 from ssae.models import LoadedModel, pythia70m_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,8 +134,7 @@ def main() -> None:
         "max_abs_value": scale,
     }
     print(json.dumps(result, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(Path(args.out), result)
 
 
 if __name__ == "__main__":

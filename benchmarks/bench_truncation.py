@@ -12,12 +12,12 @@ reports the length distribution and the share the cap cuts. The tiny worlds are 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
 from shift.data.bib import load_bib
 from shift.presets import get_preset
+from ssae.io import write_json
 from ssae.models import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,9 +60,8 @@ def main() -> None:
                 f"p99={s['p99']:4d} max={s['max']:4d} cap={r['max_text_tokens']} "
                 f"cut={s['cut']} ({100 * s['share_cut']:.2f}%)"
             )
-    args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "truncation.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
     print(f"wrote {path}")
 
 

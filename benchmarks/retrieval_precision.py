@@ -11,12 +11,11 @@ uses the general SAEs of a finished `shift run` (the newest `gsae` stage under $
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from shift.data.bib import load_bib, seed_examples
 from shift.presets import get_preset
-from ssae.io import shift_home
+from ssae.io import shift_home, write_json
 from ssae.models import load_model
 from ssae.retrieval.evaluate import compare_methods, render_precision_table
 
@@ -32,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
 
     preset = get_preset(args.preset).resolve()
-    budget = args.budget or preset.retrieval_budget_tokens
+    budget = args.budget or preset.retrieval.budget_tokens
     saes = args.saes
     if saes is None:
         runs = sorted(
@@ -40,7 +39,7 @@ def main() -> None:
         )
         saes = str(runs[-1]) if runs else None
     lm = load_model(preset.model)
-    seeds = seed_examples(load_bib(preset.bib, splits=("train",)), preset.n_seed_examples)
+    seeds = seed_examples(load_bib(preset.bib, splits=("train",)), preset.retrieval.n_seeds)
     out = Path(args.out or shift_home() / "retrieval-precision" / args.preset)
     rows, _ = compare_methods(
         str(preset.corpus),
@@ -51,12 +50,12 @@ def main() -> None:
         budget,
         saes=saes,
         ctx_len=preset.ctx_len,
-        embedder=str(preset.embedder),
+        embedder=preset.retrieval.embedder,
     )
     print(render_precision_table(rows, "biography"))
     result = {"preset": args.preset, "budget_tokens": budget, "saes": saes, "rows": rows}
     dest = ROOT / "benchmarks" / "results" / f"retrieval_precision_{args.preset}.json"
-    dest.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(dest, result)
     print(f"wrote {dest}")
 
 

@@ -17,8 +17,6 @@ The node's `label` becomes the human label if there is one, else the top tokens.
 
 from __future__ import annotations
 
-import json
-import operator
 import os
 from pathlib import Path
 
@@ -30,6 +28,8 @@ from circuits.metrics import Metric
 from circuits.runner import frozen, ordered_specs, run_metric
 from ssae.dictionary import Dictionary
 from ssae.errors import DataError
+from ssae.io import read_jsonl
+from ssae.lens import lens_top_tokens
 from ssae.models import LoadedModel
 from ssae.tokens import TokenDataset
 
@@ -45,15 +45,10 @@ def show_token(text: str) -> str:
 def logit_lens(
     lm: LoadedModel, sae: Dictionary, features: list[int], k: int = 8
 ) -> list[list[str]]:
-    """Top-k logit-lens tokens of the decoder direction of each feature."""
+    """Top-k logit-lens tokens of the decoder direction of each feature (see ssae.lens)."""
     if not features:
         return []
-    norm = operator.attrgetter(lm.arch["final_norm"])(lm.model)
-    unembed = lm.model.get_output_embeddings()
-    with torch.no_grad():
-        dirs = sae.decoder_directions[torch.tensor(features)].to(lm.device)
-        logits = unembed(norm(dirs.to(next(unembed.parameters()).dtype)))
-        top = logits.topk(min(k, logits.shape[-1]), dim=-1).indices.tolist()
+    top = lens_top_tokens(lm, sae.decoder_directions[torch.tensor(features)], k).tolist()
     return [[show_token(lm.tokenizer.decode([t])) for t in row] for row in top]
 
 
@@ -155,18 +150,8 @@ def load_labels(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"label file {path} does not exist")
-    labels = {}
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            labels[str(row["feature"])] = str(row["label"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise DataError(
-                f"{path}:{i}: expected a JSON object with 'feature' and 'label' ({e})"
-            ) from e
-    return labels
+    rows = read_jsonl(path, {"feature": object, "label": object})
+    return {str(row["feature"]): str(row["label"]) for row in rows}
 
 
 def annotate_circuit(

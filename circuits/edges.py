@@ -42,6 +42,7 @@ from circuits.metrics import Metric
 from circuits.runner import batch_size, frozen, reachable_specs, run_metric
 from circuits.states import State, encode_states, patch_states
 from ssae.dictionary import Dictionary
+from ssae.errors import ConfigError
 from ssae.models import LoadedModel
 
 METRIC = "metric"
@@ -203,7 +204,7 @@ def edge_effects(
     n_examples = 0
     batches = list(batches)
     if batch_grads is not None and len(batch_grads) != len(batches):
-        raise ValueError("batch_grads must come from the same batches")
+        raise ConfigError("batch_grads must come from the same batches")
 
     def add(key: tuple[str, str], value: float) -> None:
         sums[key] = sums.get(key, 0.0) + value

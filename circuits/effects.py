@@ -75,6 +75,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import torch
 from tqdm.auto import tqdm
@@ -91,12 +92,14 @@ from circuits.runner import (
 )
 from circuits.states import Baseline, State, encode_states, patch_states
 from ssae.dictionary import Dictionary
-from ssae.errors import DataError, ToolkitError
+from ssae.errors import ConfigError, DataError, ToolkitError
 from ssae.models import LoadedModel, SubmoduleSpec
 
+IgMode = Literal["per_submodule", "joint"]
+Aggregation = Literal["sum", "none"]
 METHODS = ("attrib", "ig")
-IG_MODES = ("joint", "per_submodule")
-AGGREGATIONS = ("sum", "none")
+IG_MODES: tuple[str, ...] = get_args(IgMode)
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,11 @@ class EffectConfig:
     """`attrib` or `ig` for every submodule, or a dict submodule name -> method."""
     steps: int = 10
     """Number of integrated-gradient steps N (alpha = 0, 1/N, ..., (N-1)/N)."""
-    ig_mode: str = "per_submodule"
+    ig_mode: IgMode = "per_submodule"
     """`per_submodule` (Marks et al.'s code) or `joint` (all submodules interpolated together)."""
     baseline: Baseline = field(default_factory=Baseline)
     """Patch values: zero ablation, mean ablation, or a contrastive input."""
-    aggregation: str = "sum"
+    aggregation: Aggregation = "sum"
     """`sum` over positions then mean over examples, or `none` (one node per position)."""
     max_tokens_per_pass: int = 8192
     """Integration steps are stacked along the batch axis up to this many tokens per pass."""
@@ -120,15 +123,17 @@ class EffectConfig:
         methods = self.method.values() if isinstance(self.method, dict) else [self.method]
         for m in methods:
             if m not in METHODS:
-                raise ValueError(f"method must be one of {METHODS}, got {m!r}")
+                raise ConfigError(f"method must be one of {METHODS}, got {m!r}")
         if self.steps < 1:
-            raise ValueError("steps must be >= 1")
+            raise ConfigError("steps must be >= 1")
         if self.ig_mode not in IG_MODES:
-            raise ValueError(f"ig_mode must be one of {IG_MODES}, got {self.ig_mode!r}")
+            raise ConfigError(f"ig_mode must be one of {IG_MODES}, got {self.ig_mode!r}")
         if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
+            raise ConfigError(
+                f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}"
+            )
         if self.max_tokens_per_pass < 1:
-            raise ValueError("max_tokens_per_pass must be >= 1")
+            raise ConfigError("max_tokens_per_pass must be >= 1")
 
     def method_of(self, name: str) -> str:
         if isinstance(self.method, dict):

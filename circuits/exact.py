@@ -27,7 +27,7 @@ from circuits.metrics import Metric
 from circuits.runner import batch_size, frozen, reachable_specs, run_metric, tile_batch
 from circuits.states import Baseline, State, encode_states, patch_states
 from ssae.dictionary import Dictionary
-from ssae.errors import DataError
+from ssae.errors import ConfigError, DataError
 from ssae.models import LoadedModel
 
 Node = tuple  # (submodule, feature index or "error") or (submodule, feature or "error", position)
@@ -82,7 +82,7 @@ def exact_effects(
     Nodes not requested are NaN in the result.
     """
     if aggregation not in AGGREGATIONS:
-        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        raise ConfigError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
     baseline = baseline or Baseline()
     specs = reachable_specs(lm, list(saes), metric)
     names = [s.name for s in specs]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from safetensors import safe_open
 
-from ssae.errors import DataError, ToolkitError
+from ssae.errors import ConfigError, DataError, ToolkitError
 
 LOGITS = "logits"
 
@@ -51,7 +51,7 @@ class Metric:
         if not callable(self.fn):
             raise TypeError("Metric.fn must be callable")
         if not self.reads:
-            raise ValueError("Metric.reads must name a submodule or be 'logits'")
+            raise ConfigError("Metric.reads must name a submodule or be 'logits'")
 
     @property
     def needs_logits(self) -> bool:

@@ -14,16 +14,18 @@ effect compares the clean state with a *patch* state, which is one of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import torch
 
 from circuits.metrics import Metric
 from circuits.runner import run_metric
 from ssae.dictionary import Dictionary
-from ssae.errors import DataError
+from ssae.errors import ConfigError, DataError
 from ssae.models import LoadedModel, SubmoduleSpec
 
-BASELINES = ("zero", "mean", "patch")
+BaselineKind = Literal["zero", "mean", "patch"]
+BASELINES: tuple[str, ...] = get_args(BaselineKind)
 
 
 @dataclass
@@ -45,16 +47,16 @@ class State:
 class Baseline:
     """What a node is patched to."""
 
-    kind: str = "zero"
+    kind: BaselineKind = "zero"
     """`zero`, `mean` or `patch` (see the module docstring)."""
     means: dict[str, State] = field(default_factory=dict)
     """For `mean`: per submodule, a `State` of mean features [n] and mean error [d]."""
 
     def __post_init__(self):
         if self.kind not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}, got {self.kind!r}")
+            raise ConfigError(f"baseline must be one of {BASELINES}, got {self.kind!r}")
         if self.kind == "mean" and not self.means:
-            raise ValueError("a mean baseline needs means: use circuits.compute_means")
+            raise ConfigError("a mean baseline needs means: use circuits.compute_means")
 
 
 def _stop_after(spec: SubmoduleSpec) -> Metric:

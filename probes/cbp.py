@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from probes.activations import default_submodule, pad_batch
 from probes.probe import LinearProbe, ProbeConfig, train_probe
-from ssae.errors import CheckpointError
+from ssae.errors import CheckpointError, ConfigError
 from ssae.io import atomic_path
 from ssae.models import LoadedModel
 
@@ -80,9 +80,9 @@ class CBPConfig:
     def __post_init__(self):
         self.keywords, self.drop = tuple(self.keywords), tuple(self.drop)
         if len(set(self.keywords)) != len(self.keywords) or not self.keywords:
-            raise ValueError("CBP keywords must be non-empty and distinct")
+            raise ConfigError("CBP keywords must be non-empty and distinct")
         if not set(self.kept):
-            raise ValueError("CBP drops every concept; keep at least one keyword")
+            raise ConfigError("CBP drops every concept; keep at least one keyword")
 
     @property
     def kept(self) -> tuple[str, ...]:
@@ -138,7 +138,7 @@ class ConceptBottleneckProbe:
         probe: LinearProbe,
     ):
         if concepts.shape[0] != len(names) or probe.d != len(names):
-            raise ValueError("CBP: one concept vector and one probe weight per concept name")
+            raise ConfigError("CBP: one concept vector and one probe weight per concept name")
         self.names, self.concepts, self.mean, self.std, self.probe = (
             list(names),
             concepts,
@@ -199,7 +199,9 @@ def train_cbp(
     """Train a CBP on pooled `acts` given the concept vectors of `config.keywords` (in order)."""
     config = config or CBPConfig()
     if concepts.shape[0] != len(config.keywords):
-        raise ValueError(f"{concepts.shape[0]} concept vectors for {len(config.keywords)} keywords")
+        raise ConfigError(
+            f"{concepts.shape[0]} concept vectors for {len(config.keywords)} keywords"
+        )
     keep = [i for i, k in enumerate(config.keywords) if k not in config.drop]
     kept = concepts[keep]
     sims = cosine_similarities(acts, kept)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from ssae.errors import ConfigError
 from ssae.io import write_json
 
 METRIC_COLUMNS = ("profession_acc", "gender_acc", "worst_group_acc", "ambiguous_acc")
@@ -28,7 +29,9 @@ METRIC_COLUMNS = ("profession_acc", "gender_acc", "worst_group_acc", "ambiguous_
 def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of equal entries; NaN for an empty set."""
     if pred.shape != labels.shape:
-        raise ValueError(f"predictions {tuple(pred.shape)} and labels {tuple(labels.shape)} differ")
+        raise ConfigError(
+            f"predictions {tuple(pred.shape)} and labels {tuple(labels.shape)} differ"
+        )
     if len(labels) == 0:
         return float("nan")
     return float((pred.long().cpu() == labels.long().cpu()).float().mean())
@@ -70,7 +73,7 @@ def evaluate_predictions(
 ) -> ProbeMetrics:
     """Metrics of predictions `pred` [n] over a test pool (indices select the sets)."""
     if not groups:
-        raise ValueError("worst-group accuracy needs at least one group")
+        raise ConfigError("worst-group accuracy needs at least one group")
     per_group = group_accuracies(pred, profession, groups)
     worst = min(per_group, key=per_group.get)
     return ProbeMetrics(

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ssae.errors import CheckpointError
+from ssae.errors import CheckpointError, ConfigError
 from ssae.io import atomic_path
 
 
@@ -60,7 +60,7 @@ class ProbeConfig:
             or self.weight_decay < 0
             or self.min_steps < 0
         ):
-            raise ValueError(f"invalid probe config {self}")
+            raise ConfigError(f"invalid probe config {self}")
 
 
 class LinearProbe(nn.Module):
@@ -97,11 +97,11 @@ def train_probe(
     """
     config = config or ProbeConfig()
     if acts.ndim != 2 or labels.shape != (acts.shape[0],):
-        raise ValueError(
+        raise ConfigError(
             f"need acts [n, d] and labels [n]; got {tuple(acts.shape)}, {tuple(labels.shape)}"
         )
     if acts.shape[0] == 0:
-        raise ValueError("cannot train a probe on zero examples")
+        raise ConfigError("cannot train a probe on zero examples")
     torch.manual_seed(config.seed)
     probe = LinearProbe(acts.shape[1])
     if init is not None:

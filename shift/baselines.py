@@ -1,20 +1,24 @@
-"""The reference rows of the results table: Original, CBP and Oracle on Bias in Bios.
+"""Rows of the results table that train a classifier on the unedited model (`shift.methods`
+probe recipes): Original, CBP, Oracle, and gendered-word deletion.
 
-On professions A, B (default professor, nurse) the classifiers train on pooled activations of the
-probe submodule (default: residual stream of the penultimate layer):
+On professions A, B (default professor, nurse) each classifier trains on pooled activations of the
+probe submodule (default: residual stream of the penultimate layer), as its recipe says:
 
 - Original: a linear probe on the ambiguous train set (male A vs female B), which can solve the
   task through gender alone - the spurious classifier;
 - Oracle: a linear probe on the balanced train set with profession labels - the skyline;
 - CBP: a concept bottleneck probe (`probes.cbp`) on the ambiguous train set, reading the input
-  only through its similarity to the paper's 20 profession concepts,
+  only through its similarity to the paper's 20 profession concepts;
+- gendered-word deletion: a linear probe on the ambiguous train set with pronouns, gendered names
+  and titles deleted from every biography (`shift.data.scrub`), train and test alike,
 
-and are scored on the test split (`probes.metrics`): profession, gender, worst-group and
+and is scored on the test split (`probes.metrics`): profession, gender, worst-group and
 ambiguous accuracy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +29,9 @@ from probes.cbp import CBPConfig, ConceptBottleneckProbe, concept_vectors, train
 from probes.metrics import ProbeMetrics, evaluate_predictions, format_table, write_results
 from probes.probe import LinearProbe, ProbeConfig, save_probe, train_probe
 from shift.data.bib import BibData, BibSplit, load_bib
+from shift.methods import REFERENCE, Method, ProbeRecipe
 from shift.presets import Preset
-from ssae.io import write_text
+from ssae.io import stable_hash, write_text
 from ssae.models import LoadedModel, load_model
 
 
@@ -41,6 +46,23 @@ class BaselineRun:
     lm: LoadedModel
 
 
+def view(texts: list[str], recipe: ProbeRecipe) -> list[str]:
+    """The biographies as the recipe's classifier reads them."""
+    if recipe.text == "as written":
+        return texts
+    from shift.data.scrub import delete_gendered_words
+
+    return [delete_gendered_words(t) for t in texts]
+
+
+def words_fingerprint() -> str:
+    """Identifies the gendered-word lists (part of a cache key)."""
+    from shift.data.scrub import default_words
+
+    words = default_words()
+    return stable_hash([words.pronouns, words.titles, words.names])
+
+
 def split_activations(
     lm: LoadedModel,
     split: BibSplit,
@@ -49,12 +71,13 @@ def split_activations(
     batch_size: int,
     max_length: int | None,
     progress: bool = True,
+    recipe: ProbeRecipe = ProbeRecipe("ambiguous"),
 ) -> torch.Tensor:
     """[len(split), d] pooled activations with the pool rows `rows` filled (others NaN)."""
     rows = torch.unique(rows)
     acts = pooled_activations(
         lm,
-        split.select(rows),
+        view(split.select(rows), recipe),
         submodule,
         batch_size=batch_size,
         max_length=max_length,
@@ -83,15 +106,15 @@ def run_baselines(
     cbp_config: CBPConfig | None = None,
     progress: bool = True,
     lm: LoadedModel | None = None,
+    methods: tuple[Method, ...] = REFERENCE,
+    bib: BibData | None = None,
 ) -> BaselineRun:
-    """Train Original, CBP and Oracle on `preset`'s data and model; evaluate on the test split.
-
-    `lm` reuses an already loaded model (it must be `preset.model`).
-    """
+    """Train `methods` (default Original, CBP, Oracle) on `preset`'s data and model; evaluate on
+    the test split. `lm` and `bib` reuse an already loaded model and data of the preset."""
     preset = preset.resolve("model", "bib")
-    probe_config = probe_config or ProbeConfig(device=device, min_steps=preset.probe_min_steps)
+    probe_config = probe_config or dataclasses.replace(preset.probe, device=device)
     cbp_config = cbp_config or CBPConfig(probe=probe_config)
-    data = load_bib(
+    data = bib or load_bib(
         preset.bib, preset.professions, splits=("train", "test"), max_per_group=max_per_group
     )
     lm = load_model(preset.model, device=device) if lm is None else lm
@@ -101,36 +124,58 @@ def run_baselines(
     act = dict(
         submodule=sub, batch_size=batch_size, max_length=preset.max_text_tokens, progress=progress
     )
-    a_train = split_activations(lm, train, torch.cat([train.ambiguous, train.balanced]), **act)
-    a_test = split_activations(lm, test, torch.arange(len(test)), **act)
+    seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    amb_x, amb_y = a_train[train.ambiguous], train.ambiguous_labels
-    original = train_probe(amb_x, amb_y, probe_config)
-    oracle = train_probe(a_train[train.balanced], train.profession[train.balanced], probe_config)
-    concepts = concept_vectors(lm, cbp_config.keywords, sub)
-    cbp = train_cbp(amb_x, amb_y, concepts, cbp_config)
+    def activations(recipe: ProbeRecipe) -> tuple[torch.Tensor, torch.Tensor]:
+        """(train, test) activations of the recipe's view, computed once per view."""
+        if recipe.text not in seen:
+            rows = torch.cat([train.ambiguous, train.balanced])
+            a_train = split_activations(lm, train, rows, recipe=recipe, **act)
+            a_test = split_activations(lm, test, torch.arange(len(test)), recipe=recipe, **act)
+            seen[recipe.text] = (a_train, a_test)
+        return seen[recipe.text]
 
-    classifiers = {"Original": original, "CBP": cbp, "Oracle": oracle}
-    rows = [evaluate_split(m, c.predict(a_test), test) for m, c in classifiers.items()]
+    classifiers, rows = {}, []
+    for m in methods:
+        a_train, a_test = activations(m.probe)
+        idx = train.ambiguous if m.probe.train_set == "ambiguous" else train.balanced
+        x, y = a_train[idx], train.profession[idx]
+        if m.probe.classifier == "cbp":
+            concepts = concept_vectors(lm, cbp_config.keywords, sub)
+            classifiers[m.key] = train_cbp(x, y, concepts, cbp_config)
+        else:
+            classifiers[m.key] = train_probe(x, y, probe_config)
+        rows.append(evaluate_split(m.label, classifiers[m.key].predict(a_test), test))
     if out is not None:
-        out = Path(out)
-        meta = dict(model=preset.model, submodule=sub)
-        save_probe(original, out / "probes" / "original.safetensors", **meta, set="ambiguous")
-        save_probe(oracle, out / "probes" / "oracle.safetensors", **meta, set="balanced")
-        cbp.save(out / "probes" / "cbp.safetensors")
-        write_results(
-            out / "results.json",
-            rows,
-            dataset="bib",
-            preset=preset.name,
-            model=str(preset.model),
-            bib=str(preset.bib),
-            professions=list(data.profession_names),
-            submodule=sub,
-            max_length=preset.max_text_tokens,
-            sizes={"train": train.sizes(), "test": test.sizes()},
-            cbp_concepts=cbp.names,
-            cbp_dropped=[k for k in cbp_config.keywords if k not in cbp.names],
-        )
-        write_text(out / "results.txt", format_table(rows))
-    return BaselineRun(rows=rows, probes=classifiers, data=data, submodule=sub, lm=lm)
+        _save(Path(out), preset, methods, classifiers, rows, data, sub, cbp_config)
+    labelled = {m.label: classifiers[m.key] for m in methods}
+    return BaselineRun(rows=rows, probes=labelled, data=data, submodule=sub, lm=lm)
+
+
+def _save(out, preset, methods, classifiers, rows, data, sub, cbp_config) -> None:
+    meta = dict(model=preset.model, submodule=sub)
+    info = {}
+    for m in methods:
+        path = out / "probes" / f"{m.key}.safetensors"
+        clf = classifiers[m.key]
+        if isinstance(clf, ConceptBottleneckProbe):
+            clf.save(path)
+            info["cbp_concepts"] = clf.names
+            info["cbp_dropped"] = [k for k in cbp_config.keywords if k not in clf.names]
+        else:
+            save_probe(clf, path, **meta, set=m.probe.train_set, text=m.probe.text)
+    train, test = data["train"], data["test"]
+    write_results(
+        out / "results.json",
+        rows,
+        dataset="bib",
+        preset=preset.name,
+        model=str(preset.model),
+        bib=str(preset.bib),
+        professions=list(data.profession_names),
+        submodule=sub,
+        max_length=preset.max_text_tokens,
+        sizes={"train": train.sizes(), "test": test.sizes()},
+        **info,
+    )
+    write_text(out / "results.txt", format_table(rows))

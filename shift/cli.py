@@ -26,6 +26,7 @@ _COMMANDS = {
     "circuit": ("shift.commands.circuit", "circuit"),
     "run": ("shift.commands.run", "run"),
     "bench": ("shift.commands.bench", "bench"),
+    "study": ("shift.commands.study", "study"),
 }
 
 

@@ -1,29 +1,22 @@
-"""The results table of a SHIFT run: JSON for programs, Markdown for people, the paper for reference."""
+"""The report of a SHIFT run: the results table as JSON for programs and Markdown for people, next
+to the paper's numbers (from the method registry), the circuit picture, the skyline sweep plot,
+the SAE quality table and the time per stage."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ssae.io import write_json, write_text
+from shift.methods import METHODS, paper_numbers
+from ssae.io import atomic_path, write_json, write_text
+
+if TYPE_CHECKING:
+    from shift.stages import CircuitResult, RunContext, SelectionResult
 
 COLUMNS = ("profession_acc", "gender_acc", "worst_group_acc")
-
-# Pythia-70M-deduped, balanced BiB test set (Muhamed et al. 2024, Table 1; Marks et al. 2024).
-PAPER_TABLE = {
-    "Original": (61.9, 87.4, 24.4),
-    "CBP": (83.3, 60.1, 67.7),
-    "Neuron skyline": (75.5, 73.2, 41.5),
-    "GSAE SHIFT": (88.5, 54.0, 76.0),
-    "SSAE SHIFT": (90.2, 53.4, 88.5),
-    "GSAE SHIFT + retrain": (93.1, 52.0, 89.0),
-    "SSAE SHIFT + retrain": (93.4, 51.9, 89.5),
-    "Comp. GSAE SHIFT": (80.5, 68.2, 48.6),
-    "Comp. SSAE SHIFT": (89.6, 52.2, 78.8),
-    "Comp. GSAE SHIFT + retrain": (80.0, 68.8, 57.1),
-    "Comp. SSAE SHIFT + retrain": (93.2, 52.1, 88.5),
-    "Oracle": (93.0, 49.4, 91.9),
-}
 
 
 def markdown_table(rows: list[dict], paper: bool = False) -> str:
@@ -33,11 +26,12 @@ def markdown_table(rows: list[dict], paper: bool = False) -> str:
         head += " paper (prof / gender / worst) |"
         sep += "---|"
     lines = [head, sep]
+    reference = paper_numbers()
     for r in rows:
         cells = " | ".join(f"{100 * r[c]:.1f}" for c in COLUMNS)
         line = f"| {r['method']} | {cells} |"
         if paper:
-            ref = PAPER_TABLE.get(r["method"])
+            ref = reference.get(r["method"])
             line += f" {' / '.join(f'{v:.1f}' for v in ref)} |" if ref else " |"
         lines.append(line)
     return "\n".join(lines) + "\n"
@@ -52,3 +46,137 @@ def write_report(out: Path, rows: list[dict], extra: dict, sections: list[str]) 
 
 def load_rows(path: Path) -> list[dict]:
     return json.loads(Path(path).read_text())["rows"]
+
+
+@dataclass
+class RunReport:
+    """What a run's stages produced, gathered for the report."""
+
+    ctx: RunContext
+    reference_rows: list[dict]
+    """Original, CBP and Oracle."""
+    keys: dict[str, str]
+    """Key of every stage that ran (or was found cached)."""
+    method_rows: list[dict] = field(default_factory=list)
+    """The run's method: its row and its `+ retrain` row."""
+    circuit: CircuitResult | None = None
+    selection: SelectionResult | None = None
+    sae_eval: dict | None = None
+
+    def add(self, rows: list[dict], **keys: str) -> None:
+        self.method_rows += rows
+        self.keys.update(keys)
+
+    @property
+    def table(self) -> list[dict]:
+        """Rows in registry order: the method's rows where the method stands (before Oracle)."""
+        order = list(METHODS)
+        at = order.index(self.ctx.method.key)
+        by_label = {m.label: order.index(k) for k, m in METHODS.items()}
+        before = [r for r in self.reference_rows if by_label[r["method"]] < at]
+        after = [r for r in self.reference_rows if by_label[r["method"]] > at]
+        return before + self.method_rows + after
+
+
+def write_run_report(report: RunReport, seconds: float) -> dict:
+    """Write `results.json`, `results.md` and the pictures to the run's `--out`."""
+    ctx, cfg = report.ctx, report.ctx.cfg
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    if report.circuit is not None:
+        for name in ("circuit.svg", "circuit.png", "circuit.json"):
+            shutil.copyfile(report.circuit.dir / name, out / name)
+    if report.selection is not None and report.selection.plot is not None:
+        shutil.copyfile(report.selection.plot, out / "skyline.png")
+    timings = {k: round(v, 2) for k, v in ctx.runner.timings.items()}
+    timings["total (this run)"] = round(seconds, 2)
+    k = report.selection.k if report.selection else None
+    table = report.table
+    sections = _sections(report, timings, out)
+    preset = {key: str(v) if isinstance(v, Path) else v for key, v in asdict(ctx.preset).items()}
+    extra = {
+        "k": k,
+        "features": report.selection.features if report.selection else [],
+        "circuit": "circuit.svg" if report.circuit else None,
+        "timings_s": timings,
+        "sae_eval": report.sae_eval,
+        "config": {**asdict(cfg), "out": str(cfg.out), "preset_resolved": preset},
+        "stage_keys": report.keys,
+    }
+    write_report(out, table, json.loads(json.dumps(extra, default=str)), sections)
+    return {
+        "rows": table,
+        "k": k,
+        "timings": timings,
+        "cached": ctx.runner.cached,
+        "markdown": markdown_table(table),
+    }
+
+
+def _sections(report: RunReport, timings: dict, out: Path) -> list[str]:
+    cfg, sections = report.ctx.cfg, []
+    if report.selection is not None:
+        how = "(from the file)" if cfg.selection.features_file else "(best dev profession accuracy)"
+        sections += [f"Chosen k = {report.selection.k} features {how}", ""]
+    if report.circuit is not None:
+        sections += ["![circuit](circuit.svg)", ""]
+    if (out / "skyline.png").exists():
+        sections += ["![skyline sweep](skyline.png)", ""]
+    if report.sae_eval is not None:
+        label = report.ctx.method.row_labels()[0]
+        sections += [
+            "## SAE quality on the test biographies",
+            "",
+            sae_eval_markdown(report.sae_eval, label),
+            "",
+        ]
+    cached = report.ctx.runner.cached
+    sections += ["## Time per stage (s)", ""]
+    sections += [f"- {k}: {v}" + (" (cached)" if k in cached else "") for k, v in timings.items()]
+    return [*sections, ""]
+
+
+def sae_eval_markdown(result: dict, label: str) -> str:
+    """Per-submodule L0, FVU and spliced CE increase; GSAE next to SSAE when both were evaluated."""
+    runs = [(label, result["saes"])] + ([("GSAE", result["gsae"])] if "gsae" in result else [])
+    metrics = ("L0", "FVU", "CE +")
+    head = "| submodule | " + " | ".join(f"{n} {m}" for n, _ in runs for m in metrics) + " |"
+    lines = [head, "|---" * (1 + 3 * len(runs)) + "|"]
+    for sub in runs[0][1]["submodules"]:
+        cells = []
+        for _, r in runs:
+            row = r["submodules"][sub]
+            ce = row.get("ce_delta", float("nan"))
+            cells += [f"{row['l0']:.1f}", f"{row['fvu']:.3f}", f"{ce:.4f}"]
+        lines.append(f"| {sub} | " + " | ".join(cells) + " |")
+    clean = runs[0][1].get("clean_ce")
+    means = " ; ".join(
+        f"{name}: mean L0 {r['mean']['l0']:.1f}, FVU {r['mean']['fvu']:.3f}, "
+        f"spliced CE +{r['mean'].get('ce_delta') or 0:.4f} nats"
+        for name, r in runs
+    )
+    return "\n".join(lines) + f"\n\nClean CE {clean:.4f} nats/token. {means}.\n"
+
+
+def plot_sweep(points, best_k: int, path: Path, label: str) -> None:
+    """Dev profession and gender accuracy against the number of ablated features."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ks = [p.k for p in points]
+    ax.plot(ks, [p.profession_acc for p in points], label="profession acc (dev)")
+    ax.plot(ks, [p.gender_acc for p in points], label="gender acc (dev)")
+    ax.axvline(best_k, color="grey", ls="--", label=f"chosen k = {best_k}")
+    ax.axhline(0.5, color="lightgrey", lw=0.8)
+    ax.set_xlabel("features ablated (k)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{label}: features ablated")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

@@ -7,7 +7,7 @@ such a line: numbers must be finite and in range, a device must exist on this ma
 and cache folders must be writable, and the files an option names (`--features`, `--labels`) are
 read and parsed in full, including their feature ids against the preset's submodules and widths.
 
-`check_values` covers what needs nothing but the values (called by `RunConfig.__post_init__`);
+`check_values` covers what needs nothing but the values (called by `RunConfig`);
 `check_run` covers devices, folders and files against the preset (called first thing in a run).
 """
 
@@ -18,7 +18,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,16 +69,25 @@ def at_least(option: str, value: Any, minimum: int) -> int:
     return value
 
 
-def check_values(cfg: Any) -> None:
-    """The numeric options of a `RunConfig`: finite and in range."""
-    finite("--tilt", cfg.tilt, 0, " (0 is ERM; the paper uses 500 and 1e9)")
-    thresholds = {"--node-threshold": cfg.node_threshold, "--edge-threshold": cfg.edge_threshold}
-    for option, value in thresholds.items():
-        if value is not None:
-            finite(option, value, 0)
-    at_least("--seed", cfg.seed, 0)
-    if cfg.max_per_group is not None:
-        at_least("--max-per-group", cfg.max_per_group, 1)
+def check_values(values: Mapping[str, Any]) -> None:
+    """The numeric options of `shift run` (by option name, those given): finite and in range.
+    Checked on the flat options first, so the message names the option, not a nested field."""
+    if values.get("tilt") is not None:
+        finite("--tilt", values["tilt"], 0, " (0 is ERM; the paper uses 500 and 1e9)")
+    for name in ("node_threshold", "edge_threshold"):
+        if values.get(name) is not None:
+            finite(f"--{name.replace('_', '-')}", values[name], 0)
+    if values.get("seed") is not None:
+        at_least("--seed", values["seed"], 0)
+    if values.get("max_per_group") is not None:
+        at_least("--max-per-group", values["max_per_group"], 1)
+    if values.get("retrieval") is not None:
+        from ssae.retrieval.pipeline import METHODS
+
+        if values["retrieval"] not in METHODS:
+            raise ToolkitError(
+                f"unknown --retrieval {values['retrieval']!r}; choose one of {', '.join(METHODS)}"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,39 +264,37 @@ def check_run(cfg: Any, preset: Any) -> CheckedRun:
     """Everything of a `RunConfig` that touches the machine or the disk, against its preset
     (unresolved: nothing here builds the world)."""
     from shift.data.bib import parse_professions
-    from ssae.retrieval.pipeline import METHODS
 
-    parse_professions(cfg.professions)
-    if cfg.retrieval not in METHODS:
-        raise ToolkitError(
-            f"unknown --retrieval {cfg.retrieval!r}; choose one of {', '.join(METHODS)}"
-        )
+    src = cfg.sources
+    parse_professions(src.professions)
     dev = device(cfg.device)
     out = writable_dir(cfg.out, "--out")
     writable_dir(shift_home(), "the cache folder SHIFT_HOME")
     sources = {
-        "--model": cfg.model,
-        "--bib-path": cfg.bib_path,
-        "--saes": cfg.saes,
-        "--corpus": cfg.corpus,
+        "--model": src.model,
+        "--bib-path": src.bib_path,
+        "--saes": src.saes,
+        "--corpus": src.corpus,
     }
     for option, value in sources.items():
         _local_path_exists(option, value)
     submodules = preset.submodule_names
     features = None
-    if cfg.features_file is not None:
-        # The neuron skyline's width is the model's, known only once the model is loaded; the
-        # skyline stage checks indices against the loaded dictionaries either way.
-        width = None if cfg.sae == "neurons" else _width(cfg, preset)
-        features = feature_ids(cfg.features_file, submodules, width)
-    human = labels(cfg.labels, submodules) if cfg.labels is not None else None
+    features_file = cfg.selection.features_file
+    if features_file is not None:
+        features = feature_ids(features_file, submodules, _width(cfg, preset))
+    human = labels(cfg.circuit.labels, submodules) if cfg.circuit.labels is not None else None
     return CheckedRun(device=dev, out=out, features=features, labels=human)
 
 
 def _width(cfg: Any, preset: Any) -> int | None:
-    if cfg.saes is not None:
-        return None  # the user's own dictionaries: their width is read when they load
-    return preset.compress_k if cfg.sae.startswith("comp-") else preset.sae_width
+    edit = cfg.method.edit
+    # The neuron skyline's width is the model's, known only once the model is loaded, and the
+    # user's own dictionaries' width is read when they load; the skyline stage checks indices
+    # against the loaded dictionaries either way.
+    if edit is None or edit.dictionaries == "neurons" or cfg.sources.saes is not None:
+        return None
+    return preset.compress_k if edit.compressed else preset.sae_width
 
 
 def _local_path_exists(option: str, value: str | None) -> None:

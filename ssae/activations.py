@@ -6,6 +6,9 @@ are read inside one nnsight trace (in forward order, as nnsight requires), and t
 right after the last needed submodule, so neither the later layers nor the unembedding (for
 Pythia-70M the most expensive matrix of all) run.
 
+`ActivationCache` reads every document of a small token dataset once and serves the same rows
+from memory, for training that passes over the data many times.
+
 `run_with_edits` replaces submodule outputs (e.g. by an SAE reconstruction, or by zeros) and
 returns the logits; `next_token_loss` is the per-position cross-entropy of next-token prediction
 with padding excluded: position p predicts token p+1 and counts only when token p+1 is real.
@@ -55,6 +58,31 @@ def read_activations_and_logits(
             out[spec.name] = spec.read(lm.nn)
         logits = lm.nn.output.logits.save()
     return out, logits
+
+
+class ActivationCache:
+    """The activations of every real token of a token dataset at some submodules, read once.
+
+    `rows(docs)` returns, per submodule, the [n_real_tokens, d] rows of those documents in the
+    order a forward pass over them gives (document by document, positions in order), without
+    running the model: n_tokens x d floats per submodule in memory."""
+
+    def __init__(self, lm: LoadedModel, specs: list[SubmoduleSpec], tokens, batch_docs: int = 32):
+        parts: dict[str, list[torch.Tensor]] = {s.name: [] for s in specs}
+        for start in range(0, len(tokens), batch_docs):
+            docs = torch.arange(start, min(start + batch_docs, len(tokens)))
+            width = int(tokens.lengths[docs].max())
+            mask = tokens.attention_mask(docs)[:, :width]
+            batch = {"input_ids": tokens.input_ids[docs, :width].long(), "attention_mask": mask}
+            for name, x in masked_tokens(read_activations(lm, specs, batch), mask).items():
+                parts[name].append(x)
+        self.acts = {name: torch.cat(p) for name, p in parts.items()}
+        self.offsets = torch.zeros(len(tokens) + 1, dtype=torch.long)
+        self.offsets[1:] = tokens.lengths.long().cumsum(0)
+
+    def rows(self, docs: torch.Tensor) -> dict[str, torch.Tensor]:
+        index = torch.cat([torch.arange(self.offsets[i], self.offsets[i + 1]) for i in docs])
+        return {name: a[index.to(a.device)] for name, a in self.acts.items()}
 
 
 def masked_tokens(acts: Mapping[str, torch.Tensor], mask: torch.Tensor) -> dict[str, torch.Tensor]:

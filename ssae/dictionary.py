@@ -34,6 +34,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ssae.errors import ConfigError
+
 
 class Dictionary(nn.Module):
     """Base class: subclasses define `encode`, `decode`, `activation_dim`, `dict_size`."""
@@ -86,7 +88,7 @@ class Dictionary(nn.Module):
 
     def _check_k(self, k: int) -> None:
         if not 1 <= k <= self.dict_size:
-            raise ValueError(f"cannot keep {k} features of a dictionary with {self.dict_size}")
+            raise ConfigError(f"cannot keep {k} features of a dictionary with {self.dict_size}")
 
 
 class AutoEncoder(Dictionary):
@@ -163,7 +165,7 @@ class TopKAutoEncoder(Dictionary):
     def __init__(self, activation_dim: int, dict_size: int, k: int, use_threshold: bool = False):
         super().__init__()
         if not 1 <= k <= dict_size:
-            raise ValueError(f"TopK needs 1 <= k <= dict_size, got k={k}, dict_size={dict_size}")
+            raise ConfigError(f"TopK needs 1 <= k <= dict_size, got k={k}, dict_size={dict_size}")
         self.activation_dim = activation_dim
         self.dict_size = dict_size
         self.use_threshold = use_threshold

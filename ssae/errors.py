@@ -21,3 +21,7 @@ class DataError(ToolkitError):
 
 class CheckpointError(ToolkitError):
     """A checkpoint is corrupt or does not match the model it is meant for."""
+
+
+class ConfigError(ToolkitError, ValueError):
+    """A setting out of range, of the wrong kind, or unknown (also a ValueError, as before)."""

@@ -56,24 +56,13 @@ def evaluate_saes(
     """
     saes = saes.with_specs(lm)
     saes.to(lm.device)
-    if len(tokens) == 0:
-        raise DataError("the token dataset is empty; nothing to evaluate")
     specs = saes.specs
     acc = {n: _Acc(saes[n].dict_size, saes[n].activation_dim) for n in saes}
     ce = {"clean": _Mean()} | {f"{kind}:{n}": _Mean() for n in saes for kind in ("sae", "zero")}
-    n_docs = len(tokens)
-    if max_tokens is not None:
-        n_docs = int(torch.searchsorted(tokens.lengths.long().cumsum(0), max_tokens).item()) + 1
-        n_docs = min(n_docs, len(tokens))
+    n_docs = _n_docs(tokens, max_tokens)
     bar = tqdm(total=n_docs, disable=not progress, desc=f"sae eval ({len(saes)} SAEs)", unit="doc")
     with bar:
-        for start in range(0, n_docs, batch_docs):
-            rows = torch.arange(start, min(start + batch_docs, n_docs))
-            width = int(tokens.lengths[rows].max())
-            batch = {
-                "input_ids": tokens.input_ids[rows, :width].long().to(lm.device),
-                "attention_mask": tokens.attention_mask(rows)[:, :width].to(lm.device),
-            }
+        for batch in _doc_batches(lm, tokens, batch_docs, max_tokens):
             keep = batch["attention_mask"].bool()
             if spliced:
                 acts, clean_logits = read_activations_and_logits(lm, specs, batch)
@@ -90,7 +79,7 @@ def evaluate_saes(
                     for kind, edit in (("sae", ae.forward), ("zero", torch.zeros_like)):
                         logits = run_with_edits(lm, batch, {n: edit}, specs)
                         _add_ce(ce[f"{kind}:{n}"], logits, batch)
-            bar.update(len(rows))
+            bar.update(batch["input_ids"].shape[0])
             bar.set_postfix(tokens=acc[saes.names[0]].n, refresh=False)
     result: dict = {
         "model": lm.name,
@@ -127,6 +116,74 @@ def evaluate_saes(
     if out is not None:
         write_json(out, result)
     return result
+
+
+@torch.no_grad()
+def spliced_metrics(
+    lm: LoadedModel,
+    submodule: str,
+    dictionary,
+    tokens: TokenDataset,
+    batch_docs: int = 16,
+    max_tokens: int | None = None,
+) -> dict:
+    """L0, FVU and spliced CE of ONE dictionary at one submodule, one forward pass per batch.
+
+    The submodule's output x is read, encoded and replaced by x_hat inside the same pass, so a
+    study that compares many dictionaries at one site pays one forward pass per dictionary and
+    batch (the clean CE, shared by all of them, comes from `clean_ce`)."""
+    spec = lm.submodule(submodule)
+    dictionary = dictionary.to(lm.device)
+    acc = _Acc(dictionary.dict_size, dictionary.activation_dim)
+    ce = _Mean()
+    for batch in _doc_batches(lm, tokens, batch_docs, max_tokens):
+        splice = _splicer(dictionary, acc, batch["attention_mask"].bool())
+        _add_ce(ce, run_with_edits(lm, batch, {submodule: splice}, [spec]), batch)
+    return acc.result() | {"n_tokens": acc.n, "ce_spliced": ce.value, "ppl_spliced": _exp(ce.value)}
+
+
+def _splicer(dictionary, acc: _Acc, keep: torch.Tensor):
+    """x -> x_hat, recording L0 / error / firing of the real (`keep`) positions in `acc`."""
+
+    def splice(x: torch.Tensor) -> torch.Tensor:
+        f = dictionary.encode(x)
+        x_hat = dictionary.decode(f)
+        acc.add(x[keep], f[keep], x_hat[keep])
+        return x_hat
+
+    return splice
+
+
+@torch.no_grad()
+def clean_ce(
+    lm: LoadedModel, tokens: TokenDataset, batch_docs: int = 16, max_tokens: int | None = None
+) -> dict:
+    """Next-token CE (nats/token) and perplexity of the unedited model on `tokens`."""
+    ce = _Mean()
+    for batch in _doc_batches(lm, tokens, batch_docs, max_tokens):
+        _add_ce(ce, run_with_edits(lm, batch), batch)
+    return {"clean_ce": ce.value, "clean_ppl": _exp(ce.value), "n_ce_positions": ce.n}
+
+
+def _n_docs(tokens: TokenDataset, max_tokens: int | None) -> int:
+    """Documents to evaluate: all, or the first ones holding `max_tokens` real tokens."""
+    if len(tokens) == 0:
+        raise DataError("the token dataset is empty; nothing to evaluate")
+    if max_tokens is None:
+        return len(tokens)
+    n = int(torch.searchsorted(tokens.lengths.long().cumsum(0), max_tokens).item()) + 1
+    return min(n, len(tokens))
+
+
+def _doc_batches(lm: LoadedModel, tokens: TokenDataset, batch_docs: int, max_tokens: int | None):
+    n_docs = _n_docs(tokens, max_tokens)
+    for start in range(0, n_docs, batch_docs):
+        rows = torch.arange(start, min(start + batch_docs, n_docs))
+        width = int(tokens.lengths[rows].max())
+        yield {
+            "input_ids": tokens.input_ids[rows, :width].long().to(lm.device),
+            "attention_mask": tokens.attention_mask(rows)[:, :width].to(lm.device),
+        }
 
 
 class _Acc:

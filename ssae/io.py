@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,49 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def read_jsonl(
+    path: str | os.PathLike,
+    required: Mapping[str, type] | None = None,
+    max_rows: int | None = None,
+) -> list[dict]:
+    """The objects of a JSON-lines file, blank lines skipped, at most `max_rows`.
+
+    Every object must have the `required` fields with values of the given types; a missing file,
+    a line that is not JSON or a missing field is a one-line `DataError` naming the line."""
+    from ssae.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; pass a .jsonl file with one JSON object per line")
+    required = dict(required or {})
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno} is not valid JSON ({e.msg})") from e
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{lineno} is not a JSON object")
+            for name, kind in required.items():
+                if name not in obj or not isinstance(obj[name], kind):
+                    what = {str: "a string field", int: "an integer field"}.get(kind, "the field")
+                    raise DataError(f"{path}:{lineno} needs {what} {name!r}")
+            rows.append(obj)
+            if max_rows is not None and len(rows) >= max_rows:
+                break
+    return rows
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table: `header` cells, then one line per row (cells already formatted)."""
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 # torch is imported where it is used: the stage cache and the command line read and write JSON

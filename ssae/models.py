@@ -20,7 +20,7 @@ import torch
 from nnsight import NNsight
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from ssae.errors import ModelUnavailable, ToolkitError
+from ssae.errors import ConfigError, ModelUnavailable, ToolkitError
 
 SUBMODULE_KINDS = ("embed", "attn_out", "mlp_out", "resid_out")
 
@@ -54,7 +54,7 @@ class SubmoduleSpec:
 
     def __post_init__(self):
         if self.kind not in SUBMODULE_KINDS:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown submodule kind {self.kind!r}; expected one of {SUBMODULE_KINDS}"
             )
 
@@ -179,19 +179,19 @@ def pythia70m_config(**overrides):
     (offline tests and benchmarks); `overrides` change fields, e.g. `hidden_size=32`."""
     from transformers import GPTNeoXConfig
 
-    fields = dict(
-        vocab_size=50304,
-        hidden_size=512,
-        num_hidden_layers=6,
-        num_attention_heads=8,
-        intermediate_size=2048,
-        rotary_pct=0.25,
-        max_position_embeddings=2048,
-        use_parallel_residual=True,
-        tie_word_embeddings=False,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
+    fields = {
+        "vocab_size": 50304,
+        "hidden_size": 512,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 8,
+        "intermediate_size": 2048,
+        "rotary_pct": 0.25,
+        "max_position_embeddings": 2048,
+        "use_parallel_residual": True,
+        "tie_word_embeddings": False,
+        "bos_token_id": 0,
+        "eos_token_id": 0,
+    }
     return GPTNeoXConfig(**{**fields, **overrides})
 
 
@@ -213,8 +213,13 @@ def load_model(
     dtype: torch.dtype = torch.float32,
     tokenizer: str | os.PathLike | None = None,
 ) -> LoadedModel:
-    """Load a causal LM and its tokenizer from a hub id or a local directory, in eval mode."""
+    """Load a causal LM and its tokenizer from a hub id or a local directory, in eval mode.
+
+    A hub id that is neither cached nor reachable fails at once, in one line, instead of after
+    the hub client's half-minute of retries."""
     name = str(name_or_path)
+    if is_hub_id(name) and not hub_model_available(name):
+        raise ModelUnavailable(_unavailable_message("model", name))
     try:
         model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
     except (OSError, ValueError) as e:
@@ -222,6 +227,14 @@ def load_model(
     model.to(device).eval()
     tok = load_tokenizer(tokenizer if tokenizer is not None else name)
     return LoadedModel(model=model, tokenizer=tok, name=name)
+
+
+def is_hub_id(name: str) -> bool:
+    """`owner/name` that is not a local path: what the hub client would try to download."""
+    if Path(name).exists() or name.startswith((".", "/", "~")):
+        return False
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts)
 
 
 def hub_model_available(repo_id: str, timeout: float = 3.0) -> bool:

@@ -111,7 +111,7 @@ class SAESet(Mapping[str, Dictionary]):
         seed: int = 0,
     ) -> SAESet:
         """Freshly initialised ReLU AutoEncoders of width `dict_size` (seeded, reproducible)."""
-        specs = _select(_specs_of(lm_or_specs), names)
+        specs = select_specs(_specs_of(lm_or_specs), names)
         gen_state = torch.random.get_rng_state()
         dicts = {}
         try:
@@ -128,7 +128,7 @@ class SAESet(Mapping[str, Dictionary]):
     ) -> SAESet:
         """Neurons as features for every submodule (the neuron skyline), on the model's device and
         in its dtype when a model is given."""
-        specs = _select(_specs_of(lm_or_specs), names)
+        specs = select_specs(_specs_of(lm_or_specs), names)
         where = {}
         if isinstance(lm_or_specs, LoadedModel):
             where = {"device": lm_or_specs.device, "dtype": lm_or_specs.model.dtype}
@@ -283,7 +283,8 @@ def _specs_of(lm_or_specs) -> list[SubmoduleSpec]:
     return sorted(lm_or_specs, key=lambda s: s.order)
 
 
-def _select(specs: list[SubmoduleSpec], names: list[str] | None) -> list[SubmoduleSpec]:
+def select_specs(specs: list[SubmoduleSpec], names: list[str] | None) -> list[SubmoduleSpec]:
+    """The specs named `names` (all when None) in forward order; a one-line error for others."""
     if names is None:
         return specs
     by_name = {s.name: s for s in specs}

@@ -23,17 +23,19 @@ from dataclasses import dataclass
 
 import torch
 
+from ssae.errors import ConfigError
+
 
 def tilted_risk(losses: torch.Tensor, tilt: float) -> torch.Tensor:
     """R_t of a 1-d tensor of losses; the result has the dtype of `losses`."""
     if losses.ndim != 1 or losses.numel() == 0:
-        raise ValueError(
+        raise ConfigError(
             f"tilted_risk needs a non-empty 1-d tensor, got shape {tuple(losses.shape)}"
         )
     if tilt == 0:
         return losses.mean()
     if not math.isfinite(tilt):
-        raise ValueError(f"tilt must be finite, got {tilt}")
+        raise ConfigError(f"tilt must be finite, got {tilt}")
     wide = losses.double()
     value = (torch.logsumexp(tilt * wide, dim=0) - math.log(wide.numel())) / tilt
     return value.to(losses.dtype)
@@ -48,7 +50,7 @@ class TiltedLoss:
 
     def __post_init__(self):
         if not math.isfinite(self.tilt):
-            raise ValueError(f"tilt must be finite, got {self.tilt}")
+            raise ConfigError(f"tilt must be finite, got {self.tilt}")
 
     def __call__(self, losses: torch.Tensor) -> torch.Tensor:
         return tilted_risk(losses.reshape(-1), self.tilt)

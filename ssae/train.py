@@ -17,7 +17,7 @@ s (none for an external SAE: raw units, s = 1) and, unless given, the recorded l
 and the tilt mean for the specialised SAE what they meant for its general parent. A fresh SAE
 starts with b_dec at the mean input.
 
-Runs resume: every `checkpoint_every` steps the trainer state, the step (= data position), the
+Runs resume (see ssae.run_folder): every `checkpoint_every` steps the trainer state, the step (= data position), the
 scales and the RNG state are written atomically to `<out>/checkpoint.pt`; a rerun with the same
 settings continues from there and ends bit-identical to an uninterrupted run. The finished set is
 written (atomically, replacing the checkpoint) in the dictionary_learning layout with
@@ -27,7 +27,6 @@ written (atomically, replacing the checkpoint) in the dictionary_learning layout
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,131 +35,18 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ssae.activations import read_activations
+from ssae.activations import ActivationCache, read_activations
 from ssae.dictionary import AutoEncoder
-from ssae.errors import CheckpointError, DataError, ToolkitError
-from ssae.io import stable_hash, torch_load, torch_save
-from ssae.models import LoadedModel, SubmoduleSpec
-from ssae.sae_set import SET_FILE, SAESet
+from ssae.errors import DataError, ToolkitError
+from ssae.fit_config import FinetuneConfig, FitConfig, TrainConfig
+from ssae.io import stable_hash, torch_save
+from ssae.models import LoadedModel
+from ssae.run_folder import CHECKPOINT, check_out_dir, completed, digest, load_checkpoint
+from ssae.sae_set import SAESet, select_specs
 from ssae.tokens import TokenDataset
 from ssae.trainer import MultiSAETrainer, activation_scale
 
-CHECKPOINT = "checkpoint.pt"
 _SCALE_TOKENS = 16_384  # tokens used to estimate each activation scale and the initial b_dec
-
-
-@dataclass
-class FitConfig:
-    """Settings shared by training and finetuning (defaults: see TrainConfig, FinetuneConfig)."""
-
-    lr: float = 1e-3
-    """Adam learning rate after warm-up."""
-    l1: float | None = 1.0
-    """L1 coefficient lambda, in the units the SAE is trained in (see module docstring).
-    Finetuning with None keeps each SAE's own coefficient (config.json `l1_penalty`, else 0.1)."""
-    tilt: float = 0.0
-    """TERM tilt t over per-token losses; 0 is ERM."""
-    n_tokens: int | None = None
-    """Token budget (real tokens, padding excluded); None is one epoch of the dataset."""
-    batch_docs: int = 16
-    """Documents per step; each step trains on all their real tokens."""
-    warmup_steps: int = 0
-    """Linear learning-rate warm-up steps."""
-    decay_start: float | None = None
-    """Fraction of the steps after which the learning rate decays linearly to 0 (None: never)."""
-    l1_warmup_steps: int = 0
-    """Linear warm-up of lambda from 0 over this many steps."""
-    target_l0: float | None = None
-    """Adaptive L1: steer each SAE's L0 towards this value (None: fixed lambda)."""
-    l1_adapt_rate: float = 0.05
-    """Exponent of the multiplicative lambda controller."""
-    resample_every: int | None = None
-    """Resample dead features every this many steps (None: never)."""
-    dead_tokens: int = 100_000
-    """A feature is dead after this many tokens without activating."""
-    normalize: bool | None = True
-    """Train on x / s per submodule (see module docstring); the saved SAE reads raw x. For
-    finetuning, None (auto) keeps the scale the SAE was trained with (1 for external SAEs)."""
-    checkpoint_every: int = 50
-    """Write a resumable checkpoint every this many steps."""
-    seed: int = 0
-    """Seed of the data order, initialisation and resampling."""
-    names: list[str] | None = None
-    """Submodules to train (default: all of the model, or all of the given SAE set)."""
-    progress: bool = True
-    """Show a tqdm progress bar."""
-    threads: int | None = None
-    """torch intra-op threads during the run (restored afterwards); None keeps the current
-    setting. 1 is fastest for small models on a machine shared with other jobs."""
-
-    def __post_init__(self):
-        checks = {
-            "lr": self.lr > 0,
-            "l1": self.l1 is None or self.l1 >= 0,
-            "tilt": math.isfinite(self.tilt),
-            "n_tokens": self.n_tokens is None or self.n_tokens > 0,
-            "batch_docs": self.batch_docs >= 1,
-            "warmup_steps": self.warmup_steps >= 0,
-            "decay_start": self.decay_start is None or 0 <= self.decay_start < 1,
-            "l1_warmup_steps": self.l1_warmup_steps >= 0,
-            "target_l0": self.target_l0 is None or self.target_l0 > 0,
-            "resample_every": self.resample_every is None or self.resample_every >= 1,
-            "dead_tokens": self.dead_tokens >= 1,
-            "checkpoint_every": self.checkpoint_every >= 1,
-            "threads": self.threads is None or self.threads >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ToolkitError(
-                f"invalid SAE training settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}"
-            )
-
-    def fingerprint(self) -> dict:
-        """The settings that change the result (progress and checkpoint cadence do not)."""
-        d = asdict(self)
-        for key in ("progress", "checkpoint_every", "threads"):
-            d.pop(key)
-        return d
-
-
-@dataclass
-class TrainConfig(FitConfig):
-    """General SAEs from scratch: width `dict_size` (default expansion x d), resampling on."""
-
-    lr: float = 1e-3
-    l1: float | None = 1.0
-    n_tokens: int | None = 500_000
-    warmup_steps: int = 20
-    decay_start: float | None = 0.8
-    l1_warmup_steps: int = 20
-    resample_every: int | None = 100
-    dead_tokens: int = 50_000
-    expansion: int = 8
-    """Dictionary width as a multiple of the activation width (when `dict_size` is None)."""
-    dict_size: int | None = None
-    """Dictionary width; overrides `expansion`."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.l1 is None or self.normalize is None:
-            raise ToolkitError("training from scratch needs an explicit l1 and normalize")
-        if self.expansion < 1 or (self.dict_size is not None and self.dict_size < 1):
-            raise ToolkitError(
-                f"invalid SAE width: expansion={self.expansion}, dict_size={self.dict_size}"
-            )
-
-
-@dataclass
-class FinetuneConfig(FitConfig):
-    """Specialising an SAE set (SSAE paper: lr 1e-4, L1 0.1, one epoch, tilt 0, 500 or 1e9).
-
-    Defaults keep each SAE's own units and L1 coefficient (`normalize=None`, `l1=None`), so a
-    finetuned SAE trades sparsity for reconstruction as its general parent did."""
-
-    lr: float = 1e-4
-    l1: float | None = None
-    n_tokens: int | None = None
-    normalize: bool | None = None
 
 
 @dataclass
@@ -195,12 +81,24 @@ def train_saes(
     cfg: TrainConfig,
     out_dir: str | Path,
     on_step: Callable[[int, dict], None] | None = None,
+    residual_of: SAESet | None = None,
 ) -> SAESet:
-    """Train one general ReLU SAE per submodule from scratch; the set is saved in `out_dir`."""
-    specs = _select_specs(lm.submodules(), cfg.names)
+    """Train one ReLU SAE per submodule from scratch; the set is saved in `out_dir`.
+
+    With `residual_of` (a frozen SAE set), each SAE learns that set's reconstruction error
+    x - residual_of[name](x) instead of x (the boost SAE of arXiv 2507.12990)."""
+    specs = select_specs(lm.submodules(), cfg.names)
     width = cfg.dict_size or cfg.expansion * lm.d_model
     saes = SAESet.new(specs, width, seed=cfg.seed)
-    return _fit(lm, saes, tokens, cfg, Path(out_dir), fresh=True, kind="train", on_step=on_step)
+    if not cfg.decoder_bias:
+        for ae in saes.values():
+            ae.bias.data.zero_()
+            ae.bias.requires_grad_(False)
+    base = None
+    if residual_of is not None:
+        base = residual_of.with_specs(lm).subset(saes.names).to(lm.device)
+    out = Path(out_dir)
+    return _fit(lm, saes, tokens, cfg, out, fresh=True, kind="train", on_step=on_step, base=base)
 
 
 def finetune_saes(
@@ -243,6 +141,7 @@ def _fit_run(
     fresh: bool,
     kind: str,
     on_step: Callable[[int, dict], None] | None,
+    base: SAESet | None = None,
 ) -> SAESet:
     _check_tokens(lm, tokens)
     wrong = {n: type(d).__name__ for n, d in saes.items() if not isinstance(d, AutoEncoder)}
@@ -256,23 +155,27 @@ def _fit_run(
             "kind": kind,
             "cfg": cfg.fingerprint(),
             "model": lm.name,
-            "data": _digest({"input_ids": tokens.input_ids, "lengths": tokens.lengths}),
-            "init": None if fresh else {n: _digest(saes[n].state_dict()) for n in saes},
+            "data": digest({"input_ids": tokens.input_ids, "lengths": tokens.lengths}),
+            "init": None if fresh else {n: digest(saes[n].state_dict()) for n in saes},
             "parents": None if fresh else {n: _trained_with(saes, n) for n in saes},
+            "residual_of": None
+            if base is None
+            else {n: digest(base[n].state_dict()) for n in base},
         }
     )
-    done = _completed(out_dir, key, lm)
+    done = completed(out_dir, key, lm)
     if done is not None:
         return done
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir)
     plan = plan_batches(tokens, cfg.batch_docs, cfg.n_tokens, cfg.seed)
     saes.to(lm.device)
+    source = _Source(lm, specs, tokens, base, cfg)
     ckpt_file = out_dir / CHECKPOINT
-    state = _load_checkpoint(ckpt_file, key) if ckpt_file.exists() else None
+    state = load_checkpoint(ckpt_file, key) if ckpt_file.exists() else None
     if state is not None:
         scales = {n: float(state["scales"][n]) for n in saes}
     else:
-        scales = _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh)
+        scales = _initial_scales(source, saes, tokens, plan, cfg, fresh)
         for n, ae in saes.items():
             ae.scale_biases(1.0 / scales[n])  # into the space of x / s
     trainer = MultiSAETrainer(
@@ -306,10 +209,8 @@ def _fit_run(
     )
     with bar:
         for step in range(trainer.step_count, total):
-            batch = _batch(tokens, plan.batches[step])
-            acts = read_activations(lm, specs, batch)
-            keep = batch["attention_mask"].bool().to(lm.device)
-            xs = {n: acts[n][keep] / scales[n] for n in saes}
+            rows = source.rows(plan.batches[step])
+            xs = {n: rows[n] / scales[n] for n in saes}
             stats = trainer.step(xs)
             loss = sum(s["loss"] for s in stats.values())
             history.append(loss)
@@ -396,7 +297,7 @@ def _l1_coefficients(saes: SAESet, cfg: FitConfig, scales: dict[str, float]) -> 
     return out
 
 
-def _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh) -> dict[str, float]:
+def _initial_scales(source, saes, tokens, plan, cfg, fresh) -> dict[str, float]:
     """Per-submodule scale s (and, for fresh SAEs, b_dec = mean of x) from the first batches.
 
     Finetuning keeps the scale an SAE was trained with when it is recorded; with `normalize`
@@ -412,12 +313,10 @@ def _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh) -> dict[str, floa
     seen = 0
     one_epoch = math.ceil(len(tokens) / cfg.batch_docs)  # never read a document twice
     for rows in plan.batches[:one_epoch]:
-        batch = _batch(tokens, rows)
-        acts = read_activations(lm, specs, batch)
-        keep = batch["attention_mask"].bool().to(lm.device)
+        acts = source.rows(rows)
         for n in saes:
-            sample[n].append(acts[n][keep])
-        seen += int(keep.sum())
+            sample[n].append(acts[n])
+        seen += int(tokens.lengths[rows].sum())
         if seen >= _SCALE_TOKENS:
             break
     xs = {n: torch.cat(v) for n, v in sample.items()}
@@ -425,18 +324,33 @@ def _initial_scales(lm, specs, saes, tokens, plan, cfg, fresh) -> dict[str, floa
         return {n: known[n] or activation_scale(xs[n]) for n in saes}
     with torch.no_grad():
         for n, ae in saes.items():
-            ae.bias.copy_(xs[n].mean(0))  # raw space; scale_biases(1/s) follows
+            if ae.bias.requires_grad:  # a fixed (zero) decoder bias stays fixed
+                ae.bias.copy_(xs[n].mean(0))  # raw space; scale_biases(1/s) follows
     return {n: activation_scale(xs[n]) if cfg.normalize else 1.0 for n in saes}
 
 
-def _digest(state: dict[str, torch.Tensor]) -> str:
-    """Content hash of a state dict (raw bytes; JSON would be far too slow for big SAEs)."""
-    h = hashlib.sha256()
-    for k in sorted(state):
-        t = state[k].detach().to("cpu").contiguous()
-        h.update(f"{k}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()[:16]
+class _Source:
+    """Training rows [n_real_tokens, d] per submodule of a batch of documents: the activations
+    x (one forward pass, or from an ActivationCache), or with a `base` set its reconstruction
+    error x - base[name](x)."""
+
+    def __init__(self, lm, specs, tokens: TokenDataset, base: SAESet | None, cfg: FitConfig):
+        self.lm, self.specs, self.tokens, self.base = lm, specs, tokens, base
+        cached = cfg.cache_activations
+        self.cache = ActivationCache(lm, specs, tokens, cfg.batch_docs) if cached else None
+
+    def rows(self, docs: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.cache is not None:
+            rows = self.cache.rows(docs)
+        else:
+            batch = _batch(self.tokens, docs)
+            acts = read_activations(self.lm, self.specs, batch)
+            keep = batch["attention_mask"].bool().to(self.lm.device)
+            rows = {n: a[keep] for n, a in acts.items()}
+        if self.base is not None:
+            with torch.no_grad():
+                rows = {n: x - self.base[n](x) for n, x in rows.items()}
+        return rows
 
 
 def _batch(tokens: TokenDataset, rows: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -447,16 +361,6 @@ def _batch(tokens: TokenDataset, rows: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-def _select_specs(specs: list[SubmoduleSpec], names: list[str] | None) -> list[SubmoduleSpec]:
-    if names is None:
-        return specs
-    by_name = {s.name: s for s in specs}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise ToolkitError(f"the model has no submodules {missing}")
-    return [s for s in specs if s.name in names]
-
-
 def _check_tokens(lm: LoadedModel, tokens: TokenDataset) -> None:
     vocab = lm.model.config.vocab_size
     top = int(tokens.input_ids.max()) if tokens.input_ids.numel() else 0
@@ -465,47 +369,3 @@ def _check_tokens(lm: LoadedModel, tokens: TokenDataset) -> None:
             f"token dataset has token id {top} but model {lm.name} has a vocabulary of {vocab}; "
             "it was tokenized for another model"
         )
-
-
-def _completed(out_dir: Path, key: str, lm: LoadedModel) -> SAESet | None:
-    marker = out_dir / SET_FILE
-    if not marker.exists():
-        return None
-    saes = SAESet.load(out_dir, lm, device=lm.device)
-    if not saes.meta.get("complete"):
-        return None
-    if saes.meta.get("key") != key:
-        raise CheckpointError(
-            f"{marker}: {out_dir} holds SAEs made with other settings, data or model; "
-            "choose another output folder or delete it"
-        )
-    return saes
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ToolkitError(f"output {out_dir} is a file; pass a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / CHECKPOINT).exists():
-        raise ToolkitError(
-            f"output folder {out_dir} is not empty and holds no SAE run; it would be replaced, "
-            "so choose a new or empty folder"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _load_checkpoint(file: Path, key: str) -> dict:
-    try:
-        state = torch_load(file)
-    except Exception as e:  # torch.load raises many types on a torn or foreign file
-        msg = " ".join(str(e).split())[:160]
-        raise CheckpointError(
-            f"{file} is corrupt ({msg}); delete it to restart the run from scratch"
-        ) from e
-    if not isinstance(state, dict) or "trainer" not in state:
-        raise CheckpointError(f"{file} is not a SAE training checkpoint; delete it to restart")
-    if state.get("key") != key:
-        raise CheckpointError(
-            f"{file} was written with other settings, data or model; delete it to restart, "
-            "or rerun with the settings it was started with"
-        )
-    return state

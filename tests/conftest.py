@@ -17,6 +17,54 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PYTHIA_TOKENIZER = SHARED / "assets" / "pythia-tokenizer" / "tokenizer.json"
 
 
+def neox_config(hidden=32, layers=2, vocab=50304, heads=4, intermediate=None, **overrides):
+    """A GPTNeoX config of Pythia-70M's kind, `hidden` wide and `layers` deep."""
+    from ssae.models import pythia70m_config
+
+    return pythia70m_config(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate or 2 * hidden,
+        **overrides,
+    )
+
+
+def make_gpt_neox(tokenizer=None, seed=0, dtype=None, name="random", **config):
+    """A randomly initialised GPTNeoX (seeded) as a `LoadedModel`; `config` as in `neox_config`."""
+    from transformers import GPTNeoXForCausalLM
+
+    from ssae.models import LoadedModel
+
+    torch.manual_seed(seed)
+    model = GPTNeoXForCausalLM(neox_config(**config)).eval()
+    if dtype is not None:
+        model = model.to(dtype)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name)
+
+
+def save_gpt_neox(out: Path, tokenizer, seed=0, **config) -> Path:
+    """`make_gpt_neox`'s model and `tokenizer`, saved as a Hugging Face model directory."""
+    make_gpt_neox(seed=seed, **config).model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def pythia_tokenizer(path: Path = PYTHIA_TOKENIZER):
+    """The real Pythia (GPT-NeoX-20B) tokenizer, `<|endoftext|>` as every special token."""
+    from transformers import PreTrainedTokenizerFast
+
+    special = "<|endoftext|>"
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(path),
+        bos_token=special,
+        eos_token=special,
+        unk_token=special,
+        pad_token=special,
+    )
+
+
 @pytest.fixture(scope="session")
 def pythia_tokenizer_path() -> Path:
     if not PYTHIA_TOKENIZER.exists():
@@ -27,23 +75,9 @@ def pythia_tokenizer_path() -> Path:
 @pytest.fixture(scope="session")
 def pythia70m_dir(tmp_path_factory, pythia_tokenizer_path) -> Path:
     """A randomly initialised Pythia-70M-shaped GPTNeoX saved locally with the real tokenizer."""
-    from transformers import GPTNeoXForCausalLM, PreTrainedTokenizerFast
-
-    from ssae.models import pythia70m_config
-
     out = tmp_path_factory.mktemp("pythia70m")
-    torch.manual_seed(0)
-    config = pythia70m_config()
-    GPTNeoXForCausalLM(config).save_pretrained(out)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_file=str(pythia_tokenizer_path),
-        bos_token="<|endoftext|>",
-        eos_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-    )
-    tok.save_pretrained(out)
-    return out
+    tok = pythia_tokenizer(pythia_tokenizer_path)
+    return save_gpt_neox(out, tok, hidden=512, layers=6, heads=8, intermediate=2048)
 
 
 @pytest.fixture(scope="session")

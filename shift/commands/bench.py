@@ -1,4 +1,4 @@
-"""`shift bench`: SHIFT with several SAE variants over several seeds, as mean +- std."""
+"""`shift bench`: several methods over several seeds, as mean +- std."""
 
 from __future__ import annotations
 
@@ -6,25 +6,28 @@ from pathlib import Path
 
 import click
 
-from shift.pipeline import SAE_VARIANTS
+from shift.commands.options import given, options
+from shift.commands.run import run_options
+from shift.methods import CHOICES
+from ssae.io import markdown_table
 
 METRICS = ("worst_group_acc", "profession_acc", "gender_acc")
+DEFAULT_METHODS = "gsae,ssae,comp-gsae,comp-ssae,gendered-words,saebench"
+SHARED = ("dataset", "preset", "tilt", "max_k", "device")
+"""`shift run` options a bench passes to every run."""
 
 
 @click.command("bench")
-@click.option("--dataset", default="bib", show_default=True, help="Task (bib).")
 @click.option(
     "--saes",
-    default="gsae,ssae,comp-gsae,comp-ssae",
+    "--methods",
+    "methods",
+    default=DEFAULT_METHODS,
     show_default=True,
-    help=f"Comma-separated SAE variants from {', '.join(SAE_VARIANTS)}.",
+    help=f"Comma-separated methods from {', '.join(CHOICES)}.",
 )
 @click.option(
     "--seeds", default=3, show_default=True, type=int, help="Number of run seeds (0..N-1)."
-)
-@click.option("--preset", default="paper", show_default=True, help="paper or tiny.")
-@click.option(
-    "--tilt", default=0.0, show_default=True, type=float, help="TERM tilt for SSAE variants."
 )
 @click.option(
     "--out",
@@ -33,44 +36,38 @@ METRICS = ("worst_group_acc", "profession_acc", "gender_acc")
     help="Output directory [default: runs/bench-<dataset>-<preset>].",
 )
 @click.option(
-    "--max-k", default=200, show_default=True, type=int, help="Skyline sweeps k = 1..max-k."
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option(
     "--sae-eval/--no-sae-eval",
     default=False,
     show_default=True,
     help="Also evaluate every run's SAEs (L0, FVU, spliced CE); slow.",
 )
-def bench(dataset, saes, seeds, preset, tilt, out, max_k, device, sae_eval):
-    """Compare SAE variants: worst-group, profession and gender accuracy over seeds.
+@options(run_options(*SHARED))
+def bench(methods, seeds, out, sae_eval, **shared):
+    """Compare methods: worst-group, profession and gender accuracy over seeds.
 
     Writes bench.json, bench.md and bench.png (bar chart with std error bars) to --out; every run's
-    own report lands in --out/<variant>-seed<N>/.
+    own report lands in --out/<method>-seed<N>/.
     """
-    from shift.pipeline import RunConfig, run_pipeline
+    from shift.config import RunConfig
+    from shift.pipeline import run_pipeline
     from ssae.errors import ToolkitError
 
-    variants = [v.strip() for v in saes.split(",") if v.strip()]
-    bad = [v for v in variants if v not in SAE_VARIANTS]
-    if bad or not variants:
-        raise ToolkitError(f"unknown SAE variant(s) {bad}; choose from {', '.join(SAE_VARIANTS)}")
+    chosen = [v.strip() for v in methods.split(",") if v.strip()]
+    bad = [v for v in chosen if v not in CHOICES]
+    if bad or not chosen:
+        raise ToolkitError(f"unknown SAE variant(s) {bad}; choose from {', '.join(CHOICES)}")
     if seeds < 1:
         raise ToolkitError("--seeds must be >= 1")
-    out = out or Path("runs") / f"bench-{dataset}-{preset}"
+    shared = given(shared, run_options(*SHARED))
+    out = (
+        out
+        or Path("runs") / f"bench-{shared.get('dataset', 'bib')}-{shared.get('preset', 'paper')}"
+    )
     runs: list[dict] = []
     for seed in range(seeds):
-        for v in variants:
-            cfg = RunConfig(
-                dataset=dataset,
-                sae=v,
-                preset=preset,
-                tilt=tilt,
-                seed=seed,
-                out=out / f"{v}-seed{seed}",
-                max_k=max_k,
-                device=device,
-                sae_eval=sae_eval,
+        for v in chosen:
+            cfg = RunConfig.from_options(
+                sae=v, seed=seed, out=out / f"{v}-seed{seed}", sae_eval=sae_eval, **shared
             )
             result = run_pipeline(cfg, quiet=True)
             for row in result["rows"]:
@@ -104,14 +101,13 @@ def summarize(runs: list[dict]) -> list[dict]:
 
 
 def markdown(table: list[dict], seeds: int) -> str:
-    lines = [
-        f"| method | worst group | profession | gender |   (mean +- std over {seeds} seeds)",
-        "|---|---|---|---|",
+    """Mean +- std in % per method and metric."""
+    header = ["method", "worst group", "profession", "gender"]
+    cells = [
+        [r["method"], *(f"{100 * r[m]:.1f} +- {100 * r[m + '_std']:.1f}" for m in METRICS)]
+        for r in table
     ]
-    for r in table:
-        cells = " | ".join(f"{100 * r[m]:.1f} +- {100 * r[m + '_std']:.1f}" for m in METRICS)
-        lines.append(f"| {r['method']} | {cells} |")
-    return "\n".join(lines) + "\n"
+    return f"(mean +- std over {seeds} seeds)\n\n" + markdown_table(header, cells)
 
 
 def write_bench(out: Path, runs: list[dict], table: list[dict], seeds: int) -> None:

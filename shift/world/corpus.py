@@ -7,8 +7,10 @@ the corpus has the heavy-tailed unigram statistics of natural text.
 
 Rare subdomains also have *tail concepts*: words that occur in only a small fraction of that
 subdomain's documents (each rare document mentions one with probability `tail_prob`, chosen
-uniformly among ~10), i.e. in roughly tail_prob / 10 of 1% of the corpus. A general SAE trained on
-the corpus sees them very rarely; that is the "dark matter" specialised SAEs are meant to recover.
+uniformly among ~10), i.e. in roughly tail_prob / 10 of 1% of the corpus; the manifest records how
+many corpus documents mention each. A general SAE trained on the corpus sees them very rarely;
+that is the "dark matter" specialised SAEs are meant to recover, and the SSAE studies score
+recall of these known concepts against their known frequencies.
 
 Counts per topic are allocated exactly (largest remainders), then documents are shuffled, so that
 the manifest's fractions equal the configured ones up to rounding.
@@ -82,8 +84,16 @@ class DocumentWriter:
         self.cities = ZipfChoice(CITIES, s)
         self.bio_weights = [p.weight for p in PROFESSIONS]
 
-    def write(self, rng: random.Random, topic: str) -> tuple[str, str | None]:
-        """(text, tail concept or None)."""
+    def write(
+        self,
+        rng: random.Random,
+        topic: str,
+        tail: str | None = None,
+        register: str = "templates",
+    ) -> tuple[str, str | None]:
+        """(text, tail concept or None). For physics and toxic text, `tail` forces a mention of
+        that concept and `register` picks another template list of the topic (e.g. the
+        instruction-style `ood_templates` of the SSAE studies)."""
         if topic == "biography":
             prof = rng.choices(PROFESSIONS, weights=self.bio_weights)[0]
             gender = int(rng.random() < prof.p_female)
@@ -95,11 +105,11 @@ class DocumentWriter:
             n = rng.randint(max(2, c.min_sentences - 1), c.max_sentences)
             person = Person(rng)
             sentences = [
-                self._sentence(rng, topic, rng.choice(spec["templates"]), person) for _ in range(n)
+                self._sentence(rng, topic, rng.choice(spec[register]), person) for _ in range(n)
             ]
-            tail = None
-            if rng.random() < c.tail_prob:
+            if tail is None and rng.random() < c.tail_prob:
                 tail = rng.choice(spec["tail"])
+            if tail is not None:
                 for _ in range(rng.randint(1, 2)):
                     t = rng.choice(spec["tail_templates"])
                     sentences.insert(

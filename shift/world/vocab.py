@@ -421,6 +421,19 @@ PHYSICS = dict(
         "Because of symmetry, the {N} must vanish at the boundary.",
         "The force on a charge q in a field E is q times E.",
     ),
+    # The same subject as questions and worked answers (instruction data): the SSAE studies'
+    # out-of-distribution test split, as physics instruction data is for arXiv physics. Only
+    # words the corpus uses, so the register is new but the vocabulary is not.
+    ood_templates=(
+        "What is the {N} of a {A} {N}? So the answer is {Num}.",
+        "What {V} the {N}? The answer is the {A} {N}.",
+        "We {V} the {N} first, then the {N}. What is the answer?",
+        "You can see why the {N} is {A}: the {N} equals the {N}.",
+        "So how would the {N} change? The answer is that the {A} {N} will be conserved.",
+        "The answer is {Num} electron volts, so the {N} is {A}.",
+        "First, the {N} is {A}. Next, the {N} {V} the {N}. So what is the {N}?",
+        "How can a {A} {N} be {V}? We would say the {N} is conserved.",
+    ),
     tail=words(
         "muon gluon positronium tachyon axion magnon polariton skyrmion soliton graviton "
         "Josephson_junction Bose_condensate"
@@ -459,6 +472,17 @@ TOXIC = dict(
         "Every time you open your mouth a {A} {N} comes out.",
         "You {V} the same {A} {N} again, you {I}.",
         "Seriously, who lets a {I} like you post here?",
+    ),
+    # The same hostility as chat messages: the out-of-distribution test split of the studies.
+    ood_templates=(
+        "@{Name} your {N} is so {A}",
+        "{Name} said this {A} {N} again, what a {I}",
+        "how are you even this {A}, {I}",
+        "people here are tired of your {A} {N}",
+        "so {A}. nobody asked, {I}",
+        "what is this {A} {N}? {I}s all over this thread",
+        "Seriously {Name}, you {V} this {A} {N} again",
+        "your comment is {A} and so are you",
     ),
     tail=words(
         "nincompoop numbskull dunderhead blockhead ignoramus troglodyte scoundrel charlatan "

@@ -28,6 +28,7 @@ from bm25s.stopwords import STOPWORDS_EN
 
 from ssae.errors import DataError
 from ssae.io import atomic_dir, shift_home, stable_hash
+from ssae.retrieval.corpus import cached_index
 
 _WORD = re.compile(r"\w+")
 _STOP = frozenset(STOPWORDS_EN)
@@ -95,11 +96,9 @@ def bm25_index_for(
     key = stable_hash([prepared.key, TOKENIZER_VERSION, k1, b])
     root = Path(cache_dir or shift_home() / "retrieval") / "bm25" / key
     doc_ids = [prepared.doc_id(k) for k in range(len(prepared))]
-    if (root / "ids.json").exists():
-        index = BM25Index.load(root)
-        if index.doc_ids != doc_ids:
-            raise DataError(f"BM25 index {root} does not match its corpus; delete it to rebuild")
-        return index
+    cached = cached_index(root / "ids.json", BM25Index.load, doc_ids)
+    if cached is not None:
+        return cached
     index = BM25Index.build(prepared.texts(), doc_ids, k1=k1, b=b)
     index.save(root)
     return index

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ssae.errors import DataError
-from ssae.io import atomic_path, shift_home, stable_hash, write_json
+from ssae.errors import ConfigError, DataError
+from ssae.io import atomic_path, read_jsonl, shift_home, stable_hash, write_json
 
 
 @dataclass
@@ -45,9 +45,9 @@ class Corpus:
 
     def __post_init__(self):
         if len(self.ids) != len(self.texts):
-            raise ValueError("ids and texts differ in length")
+            raise ConfigError("ids and texts differ in length")
         if self.topics is not None and len(self.topics) != len(self.texts):
-            raise ValueError("topics and texts differ in length")
+            raise ConfigError("topics and texts differ in length")
         if len(set(self.ids)) != len(self.ids):
             raise DataError(f"corpus {self.source} has duplicate document ids; make `id` unique")
 
@@ -77,7 +77,7 @@ def load_corpus(
     text = str(spec)
     if text.endswith((".jsonl", ".json", ".parquet")) or text.startswith((".", "/", "~")):
         raise DataError(f"corpus file {text} does not exist; pass an existing .jsonl/.parquet file")
-    return _load_file(_materialise_hf(text, max_docs, split, cache_dir), None)
+    return _load_file(materialise(text, max_docs, split=split, cache_dir=cache_dir), None)
 
 
 def _load_file(path: Path, max_docs: int | None) -> Corpus:
@@ -105,21 +105,7 @@ def _load_file(path: Path, max_docs: int | None) -> Corpus:
 
 
 def _read_jsonl(path: Path, max_docs: int | None) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno} is not valid JSON ({e.msg})") from e
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise DataError(f"{path}:{lineno} needs a string field 'text'")
-            rows.append(obj)
-            if max_docs is not None and len(rows) >= max_docs:
-                break
-    return rows
+    return read_jsonl(path, {"text": str}, max_rows=max_docs)
 
 
 def _read_parquet(path: Path, max_docs: int | None) -> list[dict]:
@@ -134,13 +120,59 @@ def _read_parquet(path: Path, max_docs: int | None) -> list[dict]:
     return table.select(cols).to_pylist()
 
 
-def _materialise_hf(dataset_id: str, max_docs: int | None, split: str, cache_dir) -> Path:
-    """Stream `text` from a hub dataset into a cached jsonl (written once, atomically)."""
-    name, _, config = dataset_id.partition(":")
-    key = stable_hash({"dataset": name, "config": config, "split": split, "max_docs": max_docs})
+def materialise(
+    source: str | os.PathLike,
+    max_docs: int | None = None,
+    text_field: str = "text",
+    where: tuple | None = None,
+    split: str = "train",
+    cache_dir: str | os.PathLike | None = None,
+) -> Path:
+    """A jsonl file of {"id", "text"} rows from a local file or a hub dataset, written once.
+
+    `text_field` names the text ("a+b" joins fields with a newline; a list-valued field is joined
+    with spaces; dots reach into nested fields); `where` keeps rows with field == value, or
+    (field, ">=", value) / (field, "<=", value). A local file that needs neither is used as is."""
+    path = Path(source)
+    if path.exists() and text_field == "text" and not where:
+        return path
+    key = stable_hash(
+        {
+            "source": str(source) if not path.exists() else file_fingerprint(path),
+            "split": split,
+            "max_docs": max_docs,
+            "text": text_field,
+            "where": list(where or ()),
+        }
+    )
     out = Path(cache_dir or shift_home() / "retrieval") / "hf_corpora" / f"{key}.jsonl"
     if out.exists():
         return out
+    rows, name = _rows_of(source, split)
+    keep = _predicate(where)
+    fields = text_field.split("+")
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        bar = tqdm(total=max_docs, desc=f"reading {name}", unit="doc")
+        n = 0
+        for i, row in enumerate(rows):
+            if max_docs is not None and n >= max_docs:
+                break
+            if not keep(row):
+                continue
+            text = "\n".join(_text(_field(row, f, name)) for f in fields)
+            fh.write(json.dumps({"id": str(row.get("id", i)), "text": text}) + "\n")
+            n += 1
+            bar.update()
+        bar.close()
+    return out
+
+
+def _rows_of(source, split: str):
+    """Rows (dicts) of a local jsonl/parquet file or a streamed hub dataset, and a name."""
+    path = Path(source)
+    if path.exists():
+        return (_parquet_rows(path) if path.suffix == ".parquet" else _jsonl_rows(path)), str(path)
+    name, _, config = str(source).partition(":")
     try:
         import datasets
 
@@ -149,20 +181,56 @@ def _materialise_hf(dataset_id: str, max_docs: int | None, split: str, cache_dir
         first = next(it)
     except Exception as e:  # datasets raises many types offline (ConnectionError, FileNotFound...)
         raise DataError(
-            f"corpus {dataset_id!r} is neither a local file nor a reachable Hugging Face dataset "
-            f"({type(e).__name__}); pass a local .jsonl/.parquet with --corpus, or run with network"
+            f"corpus {source!r} is neither a local file nor a reachable Hugging Face dataset "
+            f"({type(e).__name__}); pass a local .jsonl/.parquet file, or run with network"
         ) from e
-    if "text" not in first:
-        raise DataError(f"dataset {dataset_id} has no field 'text' (fields: {sorted(first)})")
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        bar = tqdm(total=max_docs, desc=f"streaming {dataset_id}", unit="doc")
-        for i, row in enumerate(_chain(first, it)):
-            if max_docs is not None and i >= max_docs:
-                break
-            fh.write(json.dumps({"id": str(row.get("id", i)), "text": row["text"]}) + "\n")
-            bar.update()
-        bar.close()
-    return out
+    return _chain(first, it), str(source)
+
+
+def _parquet_rows(path: Path):
+    import pyarrow.parquet as pq
+
+    yield from pq.read_table(path).to_pylist()
+
+
+def _jsonl_rows(path: Path):
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}:{lineno} is not valid JSON ({e.msg})") from e
+
+
+def _field(row: dict, name: str, source: str):
+    value = row
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            have = sorted(row) if isinstance(row, dict) else []
+            raise DataError(f"{source} has no field {name!r} (fields: {have})")
+        value = value[part]
+    return value
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _predicate(where: tuple | None):
+    if not where:
+        return lambda row: True
+    if len(where) == 2:
+        name, value = where
+        return lambda row: _field(row, name, "row") == value
+    name, op, value = where
+    if op not in (">=", "<="):
+        raise DataError(f"row filter operator must be >= or <=, got {op!r}")
+    if op == ">=":
+        return lambda row: float(_field(row, name, "row")) >= value
+    return lambda row: float(_field(row, name, "row")) <= value
 
 
 def _chain(first, rest):
@@ -215,6 +283,21 @@ class PreparedCorpus:
     def token_ids(self, k: int) -> np.ndarray:
         return self.flat_ids[self.offsets[k] : self.offsets[k + 1]]
 
+    def token_dataset(self, rows: np.ndarray, source: str):
+        """The documents `rows` (in that order) as an ssae.tokens.TokenDataset."""
+        import torch
+
+        from ssae.tokens import TokenDataset
+
+        ids = torch.full((len(rows), self.ctx_len), self.pad_id, dtype=torch.int32)
+        lens = torch.zeros(len(rows), dtype=torch.int32)
+        for j, r in enumerate(np.asarray(rows).tolist()):
+            t = self.token_ids(r)
+            ids[j, : len(t)] = torch.from_numpy(t.astype(np.int32))
+            lens[j] = len(t)
+        doc_ids = [self.doc_id(int(r)) for r in rows]
+        return TokenDataset(ids, lens, self.pad_id, self.tokenizer_name, source, doc_ids)
+
 
 def tokenizer_key(tokenizer) -> str:
     """Identity of a tokenizer for cache keys: its name/path, class and vocabulary size."""
@@ -232,7 +315,7 @@ def prepare_corpus(
 ) -> PreparedCorpus:
     """Cut every document to its first `ctx_len` tokens of `tokenizer` (cached; see docstring)."""
     if ctx_len < 1:
-        raise ValueError("ctx_len must be >= 1")
+        raise ConfigError("ctx_len must be >= 1")
     key = stable_hash([corpus.fingerprint, tokenizer_key(tokenizer), ctx_len])
     root = Path(cache_dir or shift_home() / "retrieval") / "prepared" / key
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -310,3 +393,14 @@ def _cut(tokenizer, texts: list[str], ctx_len: int) -> dict:
         )
     except NotImplementedError as e:  # slow tokenizers have no offsets
         raise DataError("retrieval needs a fast (Rust) tokenizer for the model") from e
+
+
+def cached_index(marker: Path, load, doc_ids: list[str]):
+    """The index cached in `marker`'s folder (None when `marker` is absent), checked against the
+    corpus it claims to index."""
+    if not marker.exists():
+        return None
+    index = load(marker.parent)
+    if index.doc_ids != doc_ids:
+        raise DataError(f"index {marker.parent} does not match its corpus; delete it to rebuild")
+    return index

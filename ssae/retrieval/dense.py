@@ -22,8 +22,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ssae.errors import DataError
+from ssae.errors import ConfigError, DataError
 from ssae.io import atomic_dir, atomic_path, shift_home, stable_hash
+from ssae.retrieval.corpus import cached_index
 
 
 class DenseIndex:
@@ -57,7 +58,7 @@ class DenseIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, d = vectors.shape
         if n != len(doc_ids):
-            raise ValueError("one document id per vector is needed")
+            raise ConfigError("one document id per vector is needed")
         if n < ivf_min_docs:
             index = faiss.IndexFlatIP(d)
             index.add(vectors)
@@ -114,11 +115,9 @@ def dense_index_for(
     key = stable_hash([prepared.key, embedder.key, ivf_min_docs])
     root = Path(cache_dir or shift_home() / "retrieval") / "dense" / key
     doc_ids = [prepared.doc_id(k) for k in range(len(prepared))]
-    if (root / "index.faiss").exists():
-        index = DenseIndex.load(root)
-        if index.doc_ids != doc_ids:
-            raise DataError(f"dense index {root} does not match its corpus; delete it to rebuild")
-        return index
+    cached = cached_index(root / "index.faiss", DenseIndex.load, doc_ids)
+    if cached is not None:
+        return cached
     shards = Path(str(root) + ".shards")
     texts = prepared.texts()
     parts = []

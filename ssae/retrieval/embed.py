@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ssae.errors import ModelUnavailable
+from ssae.errors import ConfigError, ModelUnavailable
 from ssae.io import stable_hash
 
 ALIASES = {"contriever": "facebook/contriever"}
@@ -130,7 +130,7 @@ def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
         fast_bf16 = device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
         return torch.bfloat16 if fast_bf16 else torch.float32
     if dtype not in ("float32", "bfloat16", "float16"):
-        raise ValueError(
+        raise ConfigError(
             f"embedder dtype must be auto, float32, bfloat16 or float16, not {dtype!r}"
         )
     return getattr(torch, dtype)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ssae.io import write_json, write_text
+from ssae.io import markdown_table, write_json, write_text
 from ssae.retrieval.pipeline import METHODS, RetrievalResult, retrieve
 
 
@@ -43,16 +43,13 @@ def precision_table(results: dict[str, RetrievalResult], topic: str) -> list[dic
 
 
 def render_precision_table(rows: list[dict], topic: str) -> str:
-    lines = [
-        f"| method | docs | tokens | precision ({topic}) | token precision | recall | seconds |",
-        "|---|---|---|---|---|---|---|",
+    header = ["method", "docs", "tokens", f"precision ({topic})", "token precision", "recall"]
+    cells = [
+        [r["method"], r["n_docs"], r["n_tokens"], f"{r['precision']:.3f}"]
+        + [f"{r['token_precision']:.3f}", f"{r['recall']:.3f}", f"{r['seconds']:.1f}"]
+        for r in rows
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['method']} | {r['n_docs']} | {r['n_tokens']} | {r['precision']:.3f} "
-            f"| {r['token_precision']:.3f} | {r['recall']:.3f} | {r['seconds']:.1f} |"
-        )
-    return "\n".join(lines) + "\n"
+    return markdown_table([*header, "seconds"], cells)
 
 
 def compare_methods(

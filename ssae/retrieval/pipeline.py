@@ -24,12 +24,12 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
-import torch
 
 from ssae.errors import DataError, ToolkitError
-from ssae.io import atomic_path, stable_hash, write_json, write_text
+from ssae.io import atomic_path, read_jsonl, stable_hash, write_json, write_text
 from ssae.retrieval import report as rep
 from ssae.retrieval.corpus import (
     Corpus,
@@ -41,22 +41,23 @@ from ssae.retrieval.corpus import (
 )
 from ssae.retrieval.select import MERGES, Ranking, take_budget
 
-METHODS = ("dense", "bm25", "dense+tracin", "bm25+tracin")
+Method = Literal["dense", "bm25", "dense+tracin", "bm25+tracin"]
+METHODS: tuple[str, ...] = get_args(Method)
 
 
 @dataclass
 class RetrievalConfig:
     """How to select subdomain data; defaults follow the SSAE paper's Bias in Bios run."""
 
-    method: str = "dense"
-    """One of METHODS."""
+    method: Method = "dense"
+    """First-stage retrieval (dense or BM25), optionally reranked by TracIn."""
     budget_tokens: int = 8_000_000
     """Stop once the selected documents hold this many model tokens (paper: 8M)."""
     ctx_len: int = 128
     """Each corpus document is cut to its first ctx_len model tokens (paper: 128)."""
     n_seeds: int = 5
     """Use the first n_seeds seed texts (paper: 5)."""
-    merge: str = "auto"
+    merge: Literal["auto", "mean", "max"] = "auto"
     """How per-seed scores become one score per document: mean or max over seeds; auto is mean
     for dense and max for bm25 (see ssae.retrieval.select for the measurements behind it)."""
     threshold: float | None = None
@@ -100,6 +101,8 @@ class RetrievalConfig:
             raise ToolkitError("the token budget must be a positive number of tokens")
         if self.ctx_len < 1 or self.n_seeds < 1:
             raise ToolkitError("ctx_len and n_seeds must be >= 1")
+        if self.embed_max_length < 8:
+            raise ToolkitError("embed_max_length must be >= 8 tokens")
         if self.tracin_pool < 1:
             raise ToolkitError("tracin_pool must be >= 1 (the candidates must hold the budget)")
 
@@ -147,7 +150,7 @@ class RetrievalResult:
     def load(cls, out_dir: str | os.PathLike) -> RetrievalResult:
         out_dir = Path(out_dir)
         report = json.loads((out_dir / "report.json").read_text())
-        rows = [json.loads(line) for line in (out_dir / "selection.jsonl").read_text().splitlines()]
+        rows = read_jsonl(out_dir / "selection.jsonl")
         has_topic = bool(rows) and all(r.get("topic") is not None for r in rows)
         return cls(
             out_dir,
@@ -427,26 +430,14 @@ def _report(config, prepared, seeds, rows, scores, first, n_tokens, candidates, 
 
 
 def _write(out_dir, prepared, rows, scores, first, config, report) -> None:
-    from ssae.tokens import TokenDataset
-
     out_dir.mkdir(parents=True, exist_ok=True)
     # A stale report.json would mark a half-rewritten folder as finished; it goes first.
     (out_dir / "report.json").unlink(missing_ok=True)
-    ids = torch.full((len(rows), config.ctx_len), prepared.pad_id, dtype=torch.int32)
-    lens = torch.zeros(len(rows), dtype=torch.int32)
-    for j, r in enumerate(rows.tolist()):
-        t = prepared.token_ids(r)
-        ids[j, : len(t)] = torch.from_numpy(t.astype(np.int32))
-        lens[j] = len(t)
-    doc_ids = [prepared.doc_id(int(r)) for r in rows]
-    TokenDataset(
-        ids,
-        lens,
-        prepared.pad_id,
-        tokenizer=prepared.tokenizer_name,
-        source=f"retrieve:{config.method}:{prepared.corpus.source}",
-        doc_ids=doc_ids,
-    ).save(out_dir / "tokens")
+    tokens = prepared.token_dataset(
+        rows, source=f"retrieve:{config.method}:{prepared.corpus.source}"
+    )
+    tokens.save(out_dir / "tokens")
+    doc_ids, lens = tokens.doc_ids, tokens.lengths
     with atomic_path(out_dir / "selection.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for j, r in enumerate(rows.tolist()):
             fh.write(

@@ -6,11 +6,11 @@ seed per line. The SSAE paper uses 5 seeds; `pipeline.clean_seeds` keeps the fir
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ssae.errors import DataError
+from ssae.io import read_jsonl
 
 
 def read_seed_file(path: str | os.PathLike) -> list[str]:
@@ -22,14 +22,5 @@ def read_seed_file(path: str | os.PathLike) -> list[str]:
     if not lines:
         raise DataError(f"seed file {path} is empty; put one seed text per line (or jsonl 'text')")
     if path.suffix in (".jsonl", ".json") or lines[0].lstrip().startswith("{"):
-        seeds = []
-        for lineno, line in enumerate(lines, 1):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno} is not valid JSON ({e.msg})") from e
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise DataError(f"{path}:{lineno} needs a string field 'text'")
-            seeds.append(obj["text"])
-        return seeds
+        return [row["text"] for row in read_jsonl(path, {"text": str})]
     return [line.strip() for line in lines]

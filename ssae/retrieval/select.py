@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ssae.errors import ConfigError
+
 MERGES = ("max", "mean")
 
 
@@ -61,7 +63,7 @@ def merge(per_seed: np.ndarray, how: str) -> np.ndarray:
         return per_seed.max(axis=0)
     if how == "mean":
         return per_seed.mean(axis=0)
-    raise ValueError(f"merge must be one of {MERGES}, got {how!r}")
+    raise ConfigError(f"merge must be one of {MERGES}, got {how!r}")
 
 
 def rank_dense(index, seed_vectors: np.ndarray, how: str, k: int) -> Ranking:

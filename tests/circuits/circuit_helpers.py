@@ -6,6 +6,7 @@ import torch
 
 from ssae.dictionary import AutoEncoder
 from ssae.models import LoadedModel
+from tests.conftest import make_gpt_neox
 
 
 class CharTokenizer:
@@ -18,22 +19,16 @@ class CharTokenizer:
 
 
 def make_tiny_lm(layers: int = 3, d: int = 16, vocab: int = 50, seed: int = 0) -> LoadedModel:
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-
-    torch.manual_seed(seed)
-    config = GPTNeoXConfig(
-        vocab_size=vocab,
-        hidden_size=d,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        intermediate_size=2 * d,
-        rotary_pct=0.25,
+    return make_gpt_neox(
+        CharTokenizer(),
+        seed=seed,
+        dtype=torch.float64,
+        name="tiny",
+        hidden=d,
+        layers=layers,
+        vocab=vocab,
         max_position_embeddings=64,
-        use_parallel_residual=True,
-        tie_word_embeddings=False,
     )
-    model = GPTNeoXForCausalLM(config).eval().double()
-    return LoadedModel(model=model, tokenizer=CharTokenizer(), name="tiny")
 
 
 def make_saes(lm: LoadedModel, names: list[str], width: int = 24, seed: int = 0) -> dict:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from circuit_helpers import make_saes, make_tiny_lm
 
 from ssae.models import LoadedModel
+from tests.circuits.circuit_helpers import make_saes, make_tiny_lm
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from circuit_helpers import make_batch
 
 from circuits.effects import EffectConfig, node_effects
 from circuits.exact import exact_effects
 from circuits.metrics import Metric, logit_diff, probe_metric
 from circuits.runner import reachable_specs, run_metric
 from circuits.states import Baseline, State, compute_means, encode_states
+from tests.circuits.circuit_helpers import make_batch
 
 
 def _linear_probe() -> Metric:

@@ -8,7 +8,6 @@ import re
 import networkx as nx
 import pytest
 import torch
-from circuit_helpers import make_batch
 
 from circuits import compute_circuit, load_graph, logit_diff, render_circuit, save_graph
 from circuits.edges import METRIC
@@ -16,6 +15,7 @@ from circuits.effects import NodeEffects
 from circuits.graph import build_graph
 from circuits.render import to_dot
 from ssae.errors import DataError, ToolkitError
+from tests.circuits.circuit_helpers import make_batch
 
 
 def _effects() -> NodeEffects:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from circuit_helpers import make_batch
 from safetensors.torch import save_file
 
-from circuits.metrics import (
-    Metric,
-    load_probe_metric,
-    logit_diff,
-    mean_pool,
-    next_token_loss,
-    probe_metric,
-)
+from circuits import Metric, mean_pool, probe_metric
+from circuits.metrics import load_probe_metric, logit_diff, next_token_loss
 from ssae.errors import DataError, ToolkitError
+from tests.circuits.circuit_helpers import make_batch
 
 
 def test_probe_metric_is_negative_logit_of_correct_class():

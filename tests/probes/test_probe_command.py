@@ -139,35 +139,6 @@ def test_errors_are_one_line(bib_dir, tmp_path, shift_home, capsys):
     assert "unknown preset 'huge'" in err
 
 
-def test_presets_paper_values_and_lazy_tiny(monkeypatch):
-    from shift import presets
-    from shift.presets import get_preset
-
-    p = get_preset("paper")
-    assert (p.model, p.bib, p.saes, p.sae_subfolder) == (
-        "EleutherAI/pythia-70m-deduped",
-        "LabHC/bias_in_bios",
-        "saprmarks/pythia-70m-deduped-saes",
-        "10_32768",
-    )
-    assert (p.sae_width, p.compress_k, p.retrieval_budget_tokens) == (32768, 4096, 8_000_000)
-    assert len(p.submodule_names) == 16 and p.submodule_names[0] == "embed"
-    assert get_preset("paper", model="/m", bib=None).resolve().model == "/m"
-
-    class FakeWorld:
-        model, bib, corpus = "/w/model", "/w/bib", "/w/corpus"
-
-    calls = []
-    monkeypatch.setattr(presets, "_world", lambda name: calls.append(1) or FakeWorld)
-    t = get_preset("tiny", model="/mine")
-    assert not calls  # nothing is built before resolve()
-    r = t.resolve()
-    assert (r.model, r.bib, r.corpus, r.saes) == ("/mine", "/w/bib", "/w/corpus", None)
-    assert (r.sae_width, r.compress_k) == (1024, 128) and r.embedder.endswith("model")
-    with pytest.raises(Exception, match="unknown preset field"):
-        get_preset("paper", colour="red")
-
-
 def test_tiny_path_on_the_micro_world(micro_world, tmp_path, monkeypatch):
     """The tiny preset's code path (paths resolved from a world) on the small `micro` world."""
     from shift import presets

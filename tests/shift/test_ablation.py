@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
 
 from shift.ablation import AblationEvaluator, ablate, parse_feature_ids
 from shift.skyline import feature_set, rank_features
 from ssae.dictionary import AutoEncoder, IdentityDictionary
 from ssae.errors import ToolkitError
-from ssae.models import LoadedModel
+from tests.conftest import make_gpt_neox, pythia_tokenizer
 
 TEXTS = [
     "She has been a nurse at the county hospital for ten years.",
@@ -23,20 +22,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def setup(pythia_tokenizer_path):
-    torch.manual_seed(0)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_file=str(pythia_tokenizer_path),
-        eos_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-    )
-    cfg = GPTNeoXConfig(
-        vocab_size=50304,
-        hidden_size=32,
-        num_hidden_layers=6,
-        num_attention_heads=4,
-        intermediate_size=64,
-    )
-    lm = LoadedModel(GPTNeoXForCausalLM(cfg).eval(), tok, "random")
+    lm = make_gpt_neox(pythia_tokenizer(pythia_tokenizer_path), layers=6)
     saes = {s.name: AutoEncoder(32, 48) for s in lm.submodules(layers=range(5))}
     return lm, saes
 

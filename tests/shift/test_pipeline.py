@@ -20,7 +20,7 @@ FAST = dict(preset="micro", max_k=20, circuit_examples=32, ig_steps=4)
 @pytest.fixture(scope="module")
 def ssae_run(micro_world, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return out, run_pipeline(RunConfig(sae="ssae", out=out, **FAST), quiet=True)
+    return out, run_pipeline(RunConfig.from_options(sae="ssae", out=out, **FAST), quiet=True)
 
 
 def test_report_has_every_row_and_artifact(ssae_run):
@@ -77,7 +77,7 @@ def test_killed_run_resumes_without_redoing_finished_stages(ssae_run, tmp_path, 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    cfg = RunConfig(sae="ssae", out=tmp_path / "a", **{**FAST, "max_k": 7})
+    cfg = RunConfig.from_options(sae="ssae", out=tmp_path / "a", **{**FAST, "max_k": 7})
     monkeypatch.setattr(shift.skyline, "sweep", boom)
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(cfg, quiet=True)
@@ -101,7 +101,7 @@ def test_corrupt_cache_is_recomputed_with_a_warning(ssae_run, capfd):
     before = rows.read_bytes()
     rows.write_text("garbage")
     capfd.readouterr()
-    again = run_pipeline(RunConfig(sae="ssae", out=out, **FAST), quiet=True)
+    again = run_pipeline(RunConfig.from_options(sae="ssae", out=out, **FAST), quiet=True)
     assert again["rows"] == result["rows"] and again["k"] == result["k"]
     assert "probes" not in again["cached"] and {"ssae", "circuit", "skyline"} <= set(
         again["cached"]
@@ -112,13 +112,17 @@ def test_corrupt_cache_is_recomputed_with_a_warning(ssae_run, capfd):
 
 
 def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
-    gsae = run_pipeline(RunConfig(sae="comp-gsae", out=tmp_path / "g", **FAST), quiet=True)
+    gsae = run_pipeline(
+        RunConfig.from_options(sae="comp-gsae", out=tmp_path / "g", **FAST), quiet=True
+    )
     assert {"probes", "gsae"} <= set(gsae["cached"])
     assert [r["method"] for r in gsae["rows"]][2:4] == [
         "Comp. GSAE SHIFT",
         "Comp. GSAE SHIFT + retrain",
     ]
-    neurons = run_pipeline(RunConfig(sae="neurons", out=tmp_path / "n", **FAST), quiet=True)
+    neurons = run_pipeline(
+        RunConfig.from_options(sae="neurons", out=tmp_path / "n", **FAST), quiet=True
+    )
     assert [r["method"] for r in neurons["rows"]] == ["Original", "CBP", "Neuron skyline", "Oracle"]
 
 
@@ -129,7 +133,7 @@ def test_comp_ssae_finetunes_the_sliced_gsae(ssae_run, tmp_path):
     from ssae.sae_set import SAESet
 
     full_out, _ = ssae_run
-    cfg = RunConfig(sae="comp-ssae", out=tmp_path / "c", **FAST)
+    cfg = RunConfig.from_options(sae="comp-ssae", out=tmp_path / "c", **FAST)
     result = run_pipeline(cfg, quiet=True)
     assert [r["method"] for r in result["rows"]][2] == "Comp. SSAE SHIFT"
     keys = json.loads((cfg.out / "results.json").read_text())["stage_keys"]
@@ -149,25 +153,70 @@ def test_comp_ssae_finetunes_the_sliced_gsae(ssae_run, tmp_path):
 
 def test_neuron_skyline_ranks_by_zero_patch_and_mean_ablates(micro_world, tmp_path):
     """Marks et al.'s neuron skyline: IG towards a zero patch ranks the neurons; the chosen ones
-    are mean-ablated (the means are computed beside the circuit for the ablation only)."""
+    are mean-ablated (the means are computed with the selection, for the ablation only)."""
     from safetensors.torch import load_file
 
     from circuits.graph import load_graph
     from ssae.io import shift_home
 
-    cfg = RunConfig(sae="neurons", out=tmp_path / "n", **FAST)
+    cfg = RunConfig.from_options(sae="neurons", out=tmp_path / "n", **FAST)
     run_pipeline(cfg, quiet=True)
     assert load_graph(cfg.out / "circuit.json").graph["baseline"] == "zero"
-    key = json.loads((cfg.out / "results.json").read_text())["stage_keys"]["circuit"]
-    means = load_file(str(shift_home() / "stages" / "circuit" / key / "means.safetensors"))
+    key = json.loads((cfg.out / "results.json").read_text())["stage_keys"]["skyline"]
+    means = load_file(str(shift_home() / "stages" / "skyline" / key / "means.safetensors"))
     assert set(means) >= {"embed", "resid_out_layer3"} and means["embed"].abs().sum() > 0
+
+
+def test_new_methods_are_rows_of_the_table(ssae_run, tmp_path):
+    """Each new method is one registry entry: gendered-word deletion (a probe on biographies
+    without pronouns, gendered names and titles) and SAEBench's automatic selection (no circuit)."""
+    words = run_pipeline(
+        RunConfig.from_options(sae="gendered-words", out=tmp_path / "w", **FAST), quiet=True
+    )
+    labels = [r["method"] for r in words["rows"]]
+    assert labels == ["Original", "CBP", "Gendered-word deletion", "Oracle"]
+    assert words["k"] is None and {"probes", "baseline"} <= set(words["timings"])
+    assert not {"gsae", "circuit", "skyline"} & set(words["timings"])
+
+    cfg = RunConfig.from_options(sae="saebench", out=tmp_path / "s", **FAST)
+    auto = run_pipeline(cfg, quiet=True)
+    assert [r["method"] for r in auto["rows"]] == [
+        "Original",
+        "CBP",
+        "GSAE SAEBench top-N",
+        "GSAE SAEBench top-N + retrain",
+        "Oracle",
+    ]
+    assert "gsae" in auto["cached"] and "circuit" not in auto["timings"]
+    saved = json.loads((cfg.out / "results.json").read_text())
+    assert "circuit" not in saved["stage_keys"] and not (cfg.out / "circuit.svg").exists()
+    assert 1 <= saved["k"] <= FAST["max_k"] and (cfg.out / "skyline.png").exists()
+    for r in auto["rows"] + words["rows"]:
+        assert 0.0 <= r["worst_group_acc"] <= r["profession_acc"] + 1e-9 or r["method"] == "CBP"
+
+
+@pytest.mark.parametrize("method", ["gsae", "ssae", "comp-gsae", "comp-ssae", "neurons"])
+def test_every_methods_circuit_stage_runs_on_the_available_device(ssae_run, method):
+    """The circuit stage of every circuit-ranked method, on CUDA when the machine has it."""
+    from safetensors.torch import load_file
+
+    from shift.stages import RunContext, run_circuit, run_dictionaries, run_probes
+
+    ctx = RunContext.open(RunConfig.from_options(sae=method, **FAST), quiet=True)
+    assert ctx.lm.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    dicts = run_dictionaries(ctx)
+    effects = load_file(str(run_circuit(ctx, dicts.edited, run_probes(ctx)).gender_effects))
+    width = {"neurons": 64, "comp-gsae": 32, "comp-ssae": 32}.get(method, 256)
+    assert effects and set(effects) <= set(ctx.preset.submodule_names)
+    assert all(v.shape == (width,) and torch.isfinite(v).all() for v in effects.values())
 
 
 def test_manual_feature_file(ssae_run, tmp_path):
     good = tmp_path / "features.txt"
     good.write_text("resid_out_layer2/3\n# a comment\nmlp_out_layer1/7\n")
     result = run_pipeline(
-        RunConfig(sae="ssae", out=tmp_path / "m", features_file=str(good), **FAST), quiet=True
+        RunConfig.from_options(sae="ssae", out=tmp_path / "m", features_file=str(good), **FAST),
+        quiet=True,
     )
     assert result["k"] == 2
     bad = tmp_path / "bad.txt"
@@ -176,7 +225,8 @@ def test_manual_feature_file(ssae_run, tmp_path):
         ToolkitError, match="resid_out_layer2/99999 does not exist; .* 256 features"
     ):
         run_pipeline(
-            RunConfig(sae="ssae", out=tmp_path / "b", features_file=str(bad), **FAST), quiet=True
+            RunConfig.from_options(sae="ssae", out=tmp_path / "b", features_file=str(bad), **FAST),
+            quiet=True,
         )
 
 
@@ -187,6 +237,9 @@ def test_manual_feature_file(ssae_run, tmp_path):
         (["run", "--dataset", "imdb", "--preset", "micro"], "unknown dataset 'imdb'"),
         (["run", "--preset", "huge"], "unknown preset 'huge'"),
         (["bench", "--saes", "gsae,nope", "--preset", "micro"], "unknown SAE variant"),
+        (["run", "--tilt", "-1", "--preset", "micro"], "tilt=-1.0 (must be finite and >= 0"),
+        (["run", "--preset", "bogus"], "unknown preset 'bogus'"),
+        (["run", "--ig-mode", "sideways", "--preset", "micro"], "ig_mode must be one of"),
     ],
 )
 def test_bad_input_is_one_line(args, message, capsys):
@@ -216,7 +269,7 @@ def test_per_submodule_ig_is_the_default_everywhere():
     from circuits.effects import EffectConfig
     from shift.cli import cli
 
-    assert RunConfig().ig_mode == "per_submodule" == EffectConfig().ig_mode
+    assert RunConfig().effects.ig_mode == "per_submodule" == EffectConfig().ig_mode
     assert inspect.signature(compute_circuit).parameters["ig_mode"].default == "per_submodule"
     for args in (["run", "--help"], ["circuit", "compute", "--help"]):
         text = " ".join(CliRunner().invoke(cli, args).output.split())

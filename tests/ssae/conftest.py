@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import make_gpt_neox
+
 VOCAB = 100
 PAD = 0
 
@@ -22,21 +24,13 @@ def one_thread():
 def tiny_model_dir(tmp_path_factory):
     """GPTNeoX (hidden 32, 2 layers, vocab 100) and a word-level tokenizer ("w2" .. "w99")."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     out = tmp_path_factory.mktemp("tiny_neox")
-    torch.manual_seed(0)
-    config = GPTNeoXConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        bos_token_id=PAD,
-        eos_token_id=PAD,
+    model = make_gpt_neox(
+        vocab=VOCAB, layers=2, max_position_embeddings=64, bos_token_id=PAD, eos_token_id=PAD
     )
-    GPTNeoXForCausalLM(config).save_pretrained(out)
+    model.model.save_pretrained(out)
     vocab = {"[PAD]": PAD, "[UNK]": 1} | {f"w{i}": i for i in range(2, VOCAB)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -135,3 +135,21 @@ def test_max_tokens_and_no_ce(tiny_lm, saes, make_tokens):
         and result["n_tokens"] - int(tokens.lengths[result["n_docs"] - 1]) < 20
     )
     assert result["n_tokens"] >= first
+
+
+def test_one_dictionary_at_one_site_matches_brute_force(tiny_lm, saes, make_tokens):
+    """spliced_metrics (one pass per batch, the edit and the statistics in the same pass) and
+    clean_ce give the brute-force numbers of every submodule."""
+    from ssae.evaluate import clean_ce, spliced_metrics
+
+    tokens = make_tokens(10, 12, seed=5)
+    brute, clean, n_tokens = _brute(tiny_lm, saes, tokens)
+    assert clean_ce(tiny_lm, tokens, batch_docs=3)["clean_ce"] == pytest.approx(clean, rel=1e-5)
+    for n, want in brute.items():
+        row = spliced_metrics(tiny_lm, n, saes[n], tokens, batch_docs=3)
+        assert row["n_tokens"] == n_tokens
+        assert row["l0"] == pytest.approx(want["l0"], rel=1e-6)
+        assert row["fvu"] == pytest.approx(want["fvu"], rel=1e-4)
+        assert row["dead"] == want["dead"]
+        assert row["ce_spliced"] == pytest.approx(want["ce_spliced"], rel=1e-5)
+        assert row["ppl_spliced"] == pytest.approx(math.exp(want["ce_spliced"]), rel=1e-5)

@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
-from retrieval_helpers import make_corpus, one_thread, save_sae, train_sae, write_jsonl
+
+from tests.conftest import pythia_tokenizer, save_gpt_neox
+from tests.ssae.retrieval.retrieval_helpers import (
+    make_corpus,
+    one_thread,
+    save_sae,
+    train_sae,
+    write_jsonl,
+)
 
 
 @pytest.fixture(scope="session")
@@ -23,31 +30,10 @@ def bio_seeds() -> list[str]:
 @pytest.fixture(scope="session")
 def neox_dir(tmp_path_factory, pythia_tokenizer_path) -> Path:
     """A 2-layer, 32-wide random GPTNeoX with the real Pythia tokenizer."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
-
     out = tmp_path_factory.mktemp("tiny_neox")
-    torch.manual_seed(0)  # the model is random but fixed, so the bounds below are reproducible
-    cfg = GPTNeoXConfig(
-        vocab_size=50304,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        rotary_pct=0.25,
-        max_position_embeddings=256,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    GPTNeoXForCausalLM(cfg).save_pretrained(out)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_file=str(pythia_tokenizer_path),
-        bos_token="<|endoftext|>",
-        eos_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-    )
-    tok.save_pretrained(out)
-    return out
+    tok = pythia_tokenizer(pythia_tokenizer_path)
+    # the model is random but fixed (seed 0), so the bounds of the tests are reproducible
+    return save_gpt_neox(out, tok, layers=2, max_position_embeddings=256)
 
 
 @pytest.fixture(scope="session")

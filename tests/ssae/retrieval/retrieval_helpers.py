@@ -49,29 +49,20 @@ TEAMS = ["home team", "visitors", "city club", "national side"]
 DAYS = ["Monday", "Tuesday", "Friday", "Saturday"]
 
 
+SLOTS = "f l job fld p p2 n n2 y q q2 obj food team day".split()
+
+
 def make_corpus(n: int = 300, bio_frac: float = 0.15, phys_frac: float = 0.15, seed: int = 0):
     """Documents {id, text, topic} with topics bio, physics, general."""
     rng = random.Random(seed)
     docs = []
     for i in range(n):
         u = rng.random()
-        fill = dict(
-            f=rng.choice(FIRST),
-            l=rng.choice(LAST),
-            job=rng.choice(JOBS),
-            fld=rng.choice(FIELDS),
-            p=rng.choice(PLACES),
-            p2=rng.choice(PLACES),
-            n=rng.randint(2, 40),
-            n2=rng.randint(2, 40),
-            y=rng.randint(1970, 2020),
-            q=rng.choice(QS),
-            q2=rng.choice(QS),
-            obj=rng.choice(OBJS),
-            food=rng.choice(FOODS),
-            team=rng.choice(TEAMS),
-            day=rng.choice(DAYS),
-        )
+        # drawn in this order, so the corpus stays the same for a seed
+        words = [rng.choice(pool) for pool in (FIRST, LAST, JOBS, FIELDS, PLACES, PLACES)]
+        numbers = [rng.randint(2, 40), rng.randint(2, 40), rng.randint(1970, 2020)]
+        words += numbers + [rng.choice(pool) for pool in (QS, QS, OBJS, FOODS, TEAMS, DAYS)]
+        fill = dict(zip(SLOTS, words, strict=True))
         fill["pr"], fill["pos"] = rng.choice([("She", "her"), ("He", "his")])
         if u < bio_frac:
             topic, tpl = "bio", rng.choice(BIO)

@@ -126,6 +126,19 @@ def test_rerun_reuses_outputs_and_indexes(runs, synth_corpus, bio_seeds, lm, neo
     assert len(sorted((tmp / "cache" / "bm25").glob("*/ids.json"))) == 1
 
 
+def _retrieve(corpus, seeds, lm, out, method, **settings):
+    """`retrieve` with the runs' budget and their shared index cache (next to `out`)."""
+    settings = {"budget_tokens": BUDGET, **settings}
+    cache = str(out.parent / "cache")
+    return retrieve(corpus, seeds, lm, out, method=method, cache_dir=cache, **settings)
+
+
+def _cli_args(corpus, model, out) -> list[str]:
+    """`shift retrieve` with BM25 over `corpus`, `model`'s tokenizer, writing to `out`."""
+    paths = ["--corpus", str(corpus), "--model", str(model), "--out", str(out)]
+    return ["retrieve", *paths, "--method", "bm25"]
+
+
 def _empty(path) -> bool:
     return not path.exists() or not any(path.iterdir())
 
@@ -134,16 +147,7 @@ def test_threshold_that_matches_nothing(runs, synth_corpus, bio_seeds, lm):
     _, _, tmp = runs
     out = tmp / "nothing"
     with pytest.raises(DataError, match="no document scores >= threshold"):
-        retrieve(
-            synth_corpus,
-            bio_seeds,
-            lm,
-            out,
-            method="bm25",
-            budget_tokens=BUDGET,
-            threshold=1.01,
-            cache_dir=str(tmp / "cache"),
-        )
+        _retrieve(synth_corpus, bio_seeds, lm, out, "bm25", threshold=1.01)
     assert _empty(out)
 
 
@@ -151,16 +155,7 @@ def test_threshold_limits_the_selection(runs, synth_corpus, bio_seeds, lm):
     _, results, tmp = runs
     full = results["dense"]
     thr = full.scores[9]  # ten documents score at least this; they hold less than the budget
-    res = retrieve(
-        synth_corpus,
-        bio_seeds,
-        lm,
-        tmp / "thr",
-        method="dense",
-        budget_tokens=BUDGET,
-        threshold=thr,
-        cache_dir=str(tmp / "cache"),
-    )
+    res = _retrieve(synth_corpus, bio_seeds, lm, tmp / "thr", "dense", threshold=thr)
     assert res.doc_ids == full.doc_ids[:10] and min(res.scores) >= thr
     assert not res.budget_reached and res.report["warnings"]
     assert "NOT reached" in (tmp / "thr" / "report.md").read_text()
@@ -170,15 +165,7 @@ def test_budget_larger_than_corpus(runs, synth_corpus, bio_seeds, lm):
     _, _, tmp = runs
     out = tmp / "too_big"
     with pytest.raises(DataError, match="exceeds the whole corpus"):
-        retrieve(
-            synth_corpus,
-            bio_seeds,
-            lm,
-            out,
-            method="bm25",
-            budget_tokens=10**9,
-            cache_dir=str(tmp / "cache"),
-        )
+        _retrieve(synth_corpus, bio_seeds, lm, out, "bm25", budget_tokens=10**9)
     assert _empty(out)
 
 
@@ -188,17 +175,7 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, synth_corpus, neox_
     empty = tmp_path / "seeds.txt"
     empty.write_text("\n  \n")
     out = tmp_path / "out"
-    args = [
-        "retrieve",
-        "--corpus",
-        str(synth_corpus),
-        "--model",
-        str(neox_dir),
-        "--out",
-        str(out),
-        "--method",
-        "bm25",
-    ]
+    args = _cli_args(synth_corpus, neox_dir, out)
     with pytest.raises(SystemExit) as e:
         main(args + ["--seeds", str(empty)])
     err = capsys.readouterr().err.strip()
@@ -217,25 +194,8 @@ def test_cli_runs_and_has_help(tmp_path, synth_corpus, neox_dir, bio_seeds, caps
     out = tmp_path / "out"
     main(["retrieve", "--help"])
     assert "--budget" in capsys.readouterr().out
-    main(
-        [
-            "retrieve",
-            "--seeds",
-            str(seeds),
-            "--corpus",
-            str(synth_corpus),
-            "--model",
-            str(neox_dir),
-            "--out",
-            str(out),
-            "--method",
-            "bm25",
-            "--budget",
-            "1.2k",
-            "--n-seeds",
-            "3",
-        ]
-    )
+    args = _cli_args(synth_corpus, neox_dir, out)
+    main(args + ["--seeds", str(seeds), "--budget", "1.2k", "--n-seeds", "3"])
     assert "selected" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     assert report["selected"]["budget_tokens"] == 1200 and len(report["seeds"]) == 3

@@ -25,9 +25,9 @@ def world_subset(micro_world, tmp_path_factory):
 
 def test_world_precision_table(micro_world, world_subset, tmp_path):
     import pandas as pd
-    from retrieval_helpers import save_sae, train_sae
 
     from ssae.models import load_model
+    from tests.ssae.retrieval.retrieval_helpers import save_sae, train_sae
 
     path, docs = world_subset
     lm = load_model(micro_world.model)

@@ -1,0 +1,30 @@
+"""The stages of a SHIFT run, one module each: a function from typed inputs to a typed result.
+
+`probes` (reference rows and the Original probe; `baseline` for classifier methods) ->
+`dictionaries` (`gsae`, `retrieve`, `ssae`) -> `circuit` -> `selection` (`skyline`) ->
+`edit` (`shift`) -> `sae_eval`. Each result carries the cache key of its stage, which the stages
+that read it put into their own keys (`shift.cache.StageRunner`).
+"""
+
+from shift.stages.circuit import CircuitResult, run_circuit
+from shift.stages.context import RunContext
+from shift.stages.dictionaries import Dictionaries, EditedDictionaries, run_dictionaries
+from shift.stages.edit import run_edit
+from shift.stages.probes import ProbesResult, run_probes
+from shift.stages.sae_eval import run_sae_eval
+from shift.stages.selection import SelectionResult, run_selection
+
+__all__ = [
+    "CircuitResult",
+    "Dictionaries",
+    "EditedDictionaries",
+    "ProbesResult",
+    "RunContext",
+    "SelectionResult",
+    "run_circuit",
+    "run_dictionaries",
+    "run_edit",
+    "run_probes",
+    "run_sae_eval",
+    "run_selection",
+]

@@ -1,0 +1,107 @@
+"""What every stage reads: the run's configuration and method, the resolved preset, the model, the
+Bias in Bios splits, and the stage runner that caches each stage under a key of its inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from shift import validate
+from shift.cache import StageRunner
+from shift.config import RunConfig
+from shift.data.bib import BibData
+from shift.methods import Method
+from shift.presets import Preset, get_preset
+from ssae.io import stable_hash
+
+if TYPE_CHECKING:
+    from ssae.models import LoadedModel
+
+
+@dataclass
+class RunContext:
+    """The run's shared, read-only state."""
+
+    cfg: RunConfig
+    """The run's configuration (nested stage configurations resolved against the preset)."""
+    method: Method
+    """The method the run adds to the reference rows."""
+    preset: Preset
+    """The preset with the run's source overrides, its world sources resolved."""
+    lm: LoadedModel
+    """The language model, on the run's device."""
+    bib: BibData
+    """Train, dev and test splits of the profession pair."""
+    runner: StageRunner
+    """Caches stages under `$SHIFT_HOME/stages/<stage>/<key>`."""
+    bib_key: str
+    """Cache key of the data: its source (content of local files) and how the splits are cut."""
+
+    @classmethod
+    def open(cls, cfg: RunConfig, quiet: bool = False) -> RunContext:
+        from shift.data.bib import load_bib
+
+        src = cfg.sources
+        preset = get_preset(
+            cfg.preset, model=src.model, bib=src.bib_path, saes=src.saes, corpus=src.corpus
+        )
+        checked = validate.check_run(cfg, preset)  # before the world is built or any stage runs
+        from ssae.models import load_model  # slow to import: only once the options are known good
+
+        preset = replace(preset.resolve(), professions=tuple(src.professions.split(",")))
+        lm = load_model(preset.model, device=checked.device)
+        bib = load_bib(preset.bib, professions=src.professions, max_per_group=cfg.max_per_group)
+        runner = StageRunner(force=frozenset(cfg.force), quiet=quiet, verify=cfg.verify)
+        return cls(cfg, cfg.method, preset, lm, bib, runner, _bib_key(preset.bib, cfg))
+
+    @property
+    def probe_submodule(self) -> str:
+        return self.preset.probe_submodule or f"resid_out_layer{self.lm.n_layers - 2}"
+
+    @property
+    def model_key(self) -> dict:
+        from probes.activations import model_fingerprint
+
+        return model_fingerprint(self.lm)
+
+    def labelled_batches(self, texts: list[str], labels: torch.Tensor, size: int = 16) -> list:
+        """Batches of `texts` cut to the preset's text length, with `labels` on the device."""
+        out = []
+        for start in range(0, len(texts), size):
+            batch = self.lm.tokenize(
+                texts[start : start + size], max_length=self.preset.max_text_tokens
+            )
+            batch["labels"] = torch.as_tensor(labels[start : start + size]).to(self.lm.device)
+            out.append(batch)
+        return out
+
+    def evaluator(self, saes, texts: list[str], fill=None):
+        """Pooled probe-layer activations of `texts` under feature ablations of `saes`."""
+        from shift.ablation import AblationEvaluator
+
+        return AblationEvaluator(
+            self.lm,
+            dict(saes),
+            texts,
+            self.lm.submodule(self.probe_submodule),
+            fill=fill,
+            max_length=self.preset.max_text_tokens,
+        )
+
+
+def _bib_key(source: str, cfg: RunConfig) -> str:
+    from ssae.retrieval.corpus import file_fingerprint
+
+    path = Path(source)
+    files = sorted(path.rglob("*")) if path.is_dir() else [path] if path.exists() else []
+    content = [file_fingerprint(f) for f in files if f.is_file()] or source
+    return stable_hash(
+        {
+            "bib": content,
+            "professions": cfg.sources.professions,
+            "max_per_group": cfg.max_per_group,
+        }
+    )

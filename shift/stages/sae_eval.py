@@ -1,0 +1,40 @@
+"""Stage `sae-eval`: L0, FVU and spliced cross-entropy of the edited dictionaries on the balanced
+test biographies (`ssae.evaluate`); SSAEs are evaluated next to their general parent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from shift.stages.context import RunContext
+from shift.stages.dictionaries import EditedDictionaries
+from ssae.io import write_json
+
+
+def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> dict:
+    from ssae.evaluate import evaluate_saes
+    from ssae.tokens import TokenDataset
+
+    compare = dicts.general if dicts.general != dicts.edited else None
+    inputs = {
+        "saes": dicts.edited.key,
+        "bib": ctx.bib_key,
+        "gsae": compare.key if compare else None,
+    }
+
+    def fn(d: Path) -> dict:
+        test = ctx.bib["test"]
+        tokens = TokenDataset.from_texts(
+            test.select(test.balanced),
+            ctx.lm.tokenizer,
+            ctx_len=ctx.preset.ctx_len,
+            source="bib test (balanced)",
+        )
+        result = {"saes": evaluate_saes(ctx.lm, dicts.edited.load(ctx), tokens)}
+        if compare is not None:
+            result["gsae"] = evaluate_saes(ctx.lm, compare.load(ctx), tokens)
+        write_json(d / "eval.json", result)
+        return {}
+
+    stage = ctx.runner.run("sae-eval", inputs, fn)
+    return json.loads((stage.dir / "eval.json").read_text())
