@@ -46,7 +46,12 @@ where p_k is the point at which the gradient is evaluated, fixed by `ig_mode`:
              = x_c + alpha_k (x_p - x_c)                    (decode is affine),
   all other submodules computed normally from it. Each submodule then has its own integral, and by
   the completeness of IG, sum over all nodes of s of IE_ig -> m(do(x_s = x_p)) - m(clean) as
-  N -> infinity. Cost: N forward/backward passes per submodule.
+  N -> infinity. Cost: N forward/backward passes per submodule, of which only the part
+  from s on is run: alpha_0 = 0 is the clean point of every submodule, so one straight-through
+  pass (as in attribution patching) gives g_s(p_0) for all s at once and records the clean
+  output of every module; the passes for alpha_1..alpha_{N-1} of submodule s reuse the recorded
+  outputs of the modules before s (`circuits.runner`, clean-prefix reuse) and run only the
+  layers from s to the metric. The values are those of N full passes per submodule.
 - `joint` (one set of passes for all submodules): p_k = every IG submodule set to its
   own x_s(alpha_k) at once, with the straight-through rewrite above at each of them, so that
   g_s(p_k) is the chain of downstream Jacobians each evaluated on its interpolated input. For the
@@ -76,7 +81,15 @@ import torch
 from tqdm.auto import tqdm
 
 from circuits.metrics import Metric
-from circuits.runner import batch_size, frozen, reachable_specs, run_metric, tile_batch
+from circuits.runner import (
+    Recorder,
+    batch_size,
+    frozen,
+    reachable_specs,
+    run_metric,
+    tile_batch,
+    tile_output,
+)
 from circuits.states import Baseline, State, encode_states, patch_states
 from ssae.dictionary import Dictionary
 from ssae.errors import ConfigError, DataError, ToolkitError
@@ -218,12 +231,14 @@ def _grad_pass(
     interp: dict[str, tuple[torch.Tensor, torch.Tensor]],
     watch: list[str],
     straight_through: bool,
+    known: dict | None = None,
+    record: Recorder | None = None,
 ) -> dict[str, torch.Tensor]:
     """One forward/backward with len(alphas) stacked copies of the batch.
 
     Submodules in `interp` (name -> (x_c, dx)) are set to x_c + alpha dx in the copy of each
-    alpha; submodules in `watch` only get a leaf. Returns dm/d(output) per name as
-    [len(alphas), b, pos, d].
+    alpha; submodules in `watch` only get a leaf. `known` and `record` are passed to
+    `run_metric` (clean-prefix reuse). Returns dm/d(output) per name as [len(alphas), b, pos, d].
     """
     k, b = len(alphas), batch_size(batch)
     tiled = tile_batch(batch, k)
@@ -247,7 +262,7 @@ def _grad_pass(
 
     edits = {name: edit_for(name) for name in [*interp, *watch]}
     with torch.enable_grad():
-        m = run_metric(lm, tiled, metric, edits)
+        m = run_metric(lm, tiled, metric, edits, known=known, record=record)
         names = [n for n in edits if n in leaves]
         grads = torch.autograd.grad(m.sum(), [leaves[n] for n in names], allow_unused=True)
     out = {}
@@ -292,14 +307,22 @@ def output_gradients(
             for name in watch:
                 add(name, grads[name][0])
     else:
-        if attrib:
-            grads = _grad_pass(lm, batch, metric, [0.0], {}, attrib, straight_through=True)
-            for name in attrib:
-                add(name, grads[name][0])
+        # alpha_0 = 0 leaves every submodule clean: one straight-through pass gives the clean
+        # gradient of all of them, and records the clean outputs the later passes start from
+        order = {s.name: s.order for s in lm.submodules()}
+        last = max((order[n] for n in ig), default=None)
+        record = Recorder(n for n, o in order.items() if last is not None and o <= last)
+        clean_pass = [*ig, *attrib]
+        grads = _grad_pass(lm, batch, metric, [0.0], {}, clean_pass, True, record=record)
+        for name in clean_pass:
+            add(name, grads[name][0])
         for name in ig:
-            for chunk in _chunks(alphas, per_pass):
+            # every module up to s computes its clean output whatever alpha is: hand it over
+            prefix = {n: v for n, v in record.outputs.items() if order[n] <= order[name]}
+            for chunk in _chunks(alphas[1:], per_pass):
+                known = {n: lambda v=v, k=len(chunk): tile_output(v, k) for n, v in prefix.items()}
                 grads = _grad_pass(
-                    lm, batch, metric, chunk, {name: interp[name]}, [], straight_through=False
+                    lm, batch, metric, chunk, {name: interp[name]}, [], False, known=known
                 )
                 add(name, grads[name].sum(0))
     return {name: sums[name] / (cfg.steps if name in interp else 1) for name in [*ig, *attrib]}

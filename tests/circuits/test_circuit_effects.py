@@ -8,7 +8,7 @@ import torch
 from circuits.effects import EffectConfig, node_effects
 from circuits.exact import exact_effects
 from circuits.metrics import Metric, logit_diff, probe_metric
-from circuits.runner import run_metric
+from circuits.runner import reachable_specs, run_metric
 from circuits.states import Baseline, State, compute_means, encode_states
 from tests.circuits.circuit_helpers import make_batch
 
@@ -225,6 +225,80 @@ def test_exact_effects_against_a_plain_forward(tiny_lm, tiny_saes):
     assert torch.allclose(ex.errors[name], (m1 - m0).mean())
     assert torch.allclose(ex.features[name][3], (m2 - m0).mean())
     assert torch.isnan(ex.features[name][0])
+
+
+def _per_submodule_ig_by_full_passes(lm, saes, batch, metric, cfg):
+    """Textbook per-submodule IG: for each submodule s and each alpha, one full forward from the
+    input with s set to x_c + alpha (x_p - x_c), then dm/dx_s; effects as `token_effects`."""
+    from circuits.effects import decoder_matrix, token_effects
+    from circuits.states import patch_states
+
+    specs = reachable_specs(lm, list(saes), metric)
+    clean, _ = encode_states(lm, saes, specs, batch, metric, errors=False)
+    patch, _ = patch_states(lm, saes, specs, batch, cfg.baseline, clean, metric, errors=False)
+    mask = batch["attention_mask"].double()
+    grads, feats, errs = {}, {}, {}
+    for s in specs:
+        sae = saes[s.name]
+        xc, xp = clean[s.name].output(sae), patch[s.name].output(sae)
+        g = torch.zeros_like(xc)
+        for k in range(cfg.steps):
+            z = (xc + k / cfg.steps * (xp - xc)).detach().requires_grad_(True)
+            with torch.enable_grad():
+                m = run_metric(lm, batch, metric, {s.name: lambda x, z=z: z})
+                g += torch.autograd.grad(m.sum(), z)[0]
+        grads[s.name] = g / cfg.steps
+        feat, err = token_effects(sae, decoder_matrix(sae), clean[s.name], patch[s.name], g)
+        feats[s.name] = (feat / cfg.steps * mask[..., None]).sum((0, 1)) / mask.shape[0]
+        errs[s.name] = (err / cfg.steps * mask).sum() / mask.shape[0]
+    return grads, feats, errs
+
+
+@pytest.mark.parametrize(
+    ("max_tokens_per_pass", "reads"), [(18, "logits"), (40, "logits"), (40, "resid_out_layer1")]
+)
+def test_per_submodule_ig_with_clean_prefix_reuse_equals_full_passes(
+    tiny_lm, tiny_saes, max_tokens_per_pass, reads
+):
+    # 18 tokens a batch: one alpha per pass, or two (the last pass with one); the probe reads a
+    # submodule that is itself interpolated (its recorded output, then edited, then read)
+    batch = make_batch()
+    metric = logit_diff() if reads == "logits" else _linear_probe()
+    cfg = EffectConfig(
+        steps=4,
+        ig_mode="per_submodule",
+        baseline=Baseline("patch"),
+        max_tokens_per_pass=max_tokens_per_pass,
+    )
+    eff, kept = node_effects(
+        tiny_lm, tiny_saes, [batch], metric, cfg, keep_grads=True, progress=False
+    )
+    grads, feats, errs = _per_submodule_ig_by_full_passes(tiny_lm, tiny_saes, batch, metric, cfg)
+    for name in tiny_saes:
+        assert torch.allclose(kept[0].grads[name], grads[name], rtol=1e-9, atol=1e-12), name
+        assert torch.allclose(eff.features[name], feats[name], rtol=1e-9, atol=1e-12), name
+        assert torch.allclose(eff.errors[name], errs[name], rtol=1e-9, atol=1e-12), name
+
+
+def test_per_submodule_ig_runs_the_layers_before_a_submodule_once(tiny_lm, tiny_saes):
+    # clean-prefix reuse: layer 0 ends before every layer-1 submodule, so after the alpha_0 pass
+    # only the passes of the submodules up to mlp_0 enter it (its layer norm counts the entries;
+    # a forward hook on the layer itself would also fire on a recorded output)
+    calls = {"layer0": 0}
+
+    def count(*_):
+        calls["layer0"] += 1
+
+    handle = tiny_lm.model.gpt_neox.layers[0].input_layernorm.register_forward_hook(count)
+    try:
+        cfg = EffectConfig(steps=3, ig_mode="per_submodule", max_tokens_per_pass=10**6)
+        node_effects(tiny_lm, tiny_saes, [make_batch()], _linear_probe(), cfg, progress=False)
+    finally:
+        handle.remove()
+    before_layer1 = [n for n in tiny_saes if n == "embed" or n.endswith("layer0")]
+    # one pass to encode the clean states, one for alpha_0, one per submodule up to resid_0
+    # (all alphas stacked in one pass); resid_0 itself returns its recorded output
+    assert calls["layer0"] == 2 + len(before_layer1) - 1
 
 
 def test_neuron_set_follows_the_models_device_and_dtype(tiny_lm):
