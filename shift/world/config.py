@@ -191,8 +191,9 @@ PRESETS: dict[str, WorldConfig] = {
         corpus=CorpusConfig(n_docs=3000, n_heldout=300, heldout_min_per_topic=20),
         # A 64-wide LM trained on 3k documents carries gender more faintly than tiny's, so the
         # micro biographies state profession less (no more than one duty sentence) and gender
-        # more (pronoun subjects only, more personal sentences): its Original probe then leans
-        # on gender as tiny's does (shift/world/CALIBRATION.md), which the tests check.
+        # more (pronoun subjects only, more personal sentences). Even so, whether its Original
+        # probe leans on gender varies between LM builds (shift/world/CALIBRATION.md): the
+        # tests do not rely on it.
         bib=BibConfig(
             total_per_split=(6_000, 1_500, 1_500),
             min_group=(40, 40, 40),

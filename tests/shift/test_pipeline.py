@@ -47,18 +47,6 @@ def test_report_has_every_row_and_artifact(ssae_run):
     assert (out / "circuit.png").stat().st_size > 1000 and (out / "skyline.png").exists()
 
 
-def test_original_probe_leans_on_gender_and_oracle_on_profession(ssae_run):
-    """The micro world carries the paper's phenomenon (shift/world/CALIBRATION.md): trained on
-    the ambiguous set, the probe reads gender more than profession and fails one group, while
-    the probe trained on the balanced set reads profession (balanced test set, 160 examples)."""
-    _, result = ssae_run
-    rows = {r["method"]: r for r in result["rows"]}
-    orig, oracle = rows["Original"], rows["Oracle"]
-    assert orig["gender_acc"] > orig["profession_acc"]
-    assert orig["gender_acc"] >= 0.62 and abs(oracle["gender_acc"] - 0.5) < 0.1
-    assert oracle["worst_group_acc"] >= orig["worst_group_acc"] + 0.2
-
-
 def test_ablation_moves_gender_towards_chance_and_keeps_profession(ssae_run):
     """The chosen SHIFT edit: the Original probe's gender accuracy moves towards 50% while its
     profession accuracy stays within noise of the unedited classifier (balanced test set,
@@ -237,7 +225,7 @@ def test_manual_feature_file(ssae_run, tmp_path):
         (["run", "--dataset", "imdb", "--preset", "micro"], "unknown dataset 'imdb'"),
         (["run", "--preset", "huge"], "unknown preset 'huge'"),
         (["bench", "--saes", "gsae,nope", "--preset", "micro"], "unknown SAE variant"),
-        (["run", "--tilt", "-1", "--preset", "micro"], "tilt=-1.0 (must be finite and >= 0"),
+        (["run", "--tilt", "-1", "--preset", "micro"], "--tilt must be a finite number >= 0"),
         (["run", "--preset", "bogus"], "unknown preset 'bogus'"),
         (["run", "--ig-mode", "sideways", "--preset", "micro"], "ig_mode must be one of"),
     ],
