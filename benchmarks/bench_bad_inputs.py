@@ -25,25 +25,11 @@ SHIFT = Path(sys.executable).with_name("shift")
 
 
 def cases(tmp: Path) -> dict[str, list[str]]:
-    latin1 = tmp / "features-latin1.txt"
-    latin1.write_bytes("resid_out_layer2/3  # r\xe9sum\xe9\n".encode("latin-1"))
-    far = tmp / "features-range.txt"
-    far.write_text("resid_out_layer2/999999\n")
-    labels = tmp / "labels.jsonl"
-    labels.write_text('{"feature": "resid_out_layer2/3", "label": "she"\n')
-    return {
-        "--features non-UTF-8 bytes": ["--features", str(latin1)],
-        "--features unknown feature id": ["--features", str(far)],
-        "--labels bad JSON": ["--labels", str(labels)],
-        "--out /proc/x": ["--out", "/proc/x"],
-        "--device cuda (no CUDA)": ["--device", "cuda"],
-        "--device bogus": ["--device", "bogus"],
-        "--tilt nan": ["--tilt", "nan"],
-        "--tilt inf": ["--tilt", "inf"],
-        "--tilt -1": ["--tilt", "-1"],
-        "--retrieval grep": ["--retrieval", "grep"],
-        "--saes ./missing": ["--saes", "./missing-saes"],
-    }
+    """The test suite's bad inputs (tests/shift/bad_inputs.py), named by their arguments."""
+    sys.path.insert(0, str(ROOT))
+    from tests.shift.bad_inputs import bad_arguments
+
+    return {" ".join(a).replace(str(tmp) + "/", ""): a for a, _ in bad_arguments(tmp)}
 
 
 def run_case(args: list[str], preset: str, tmp: Path) -> dict:

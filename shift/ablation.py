@@ -13,12 +13,16 @@ layer, mean-pooled over non-pad tokens.
 `AblationEvaluator` serves the skyline sweep, which evaluates many feature sets on one fixed set of
 texts: it tokenizes once, caches the clean residual stream after every layer below the probe, and
 for a feature set whose lowest ablated layer is L it skips layers 0..L-1 (nnsight `skip` with the
-cached outputs) and stops the forward right after the probe layer.
+cached outputs) and stops the forward right after the probe layer. `pooled_sweep` goes further for
+a sequence of sets, such as the skyline's top-1, top-2, ... features: set i + 1 ablates the same
+features as set i in every layer below some L, so its residual stream below L is set i's, kept from
+set i's pass, and only layers L.. run again. Skipped layers are replaced by the very tensors they
+would compute, so the results are identical to one full pass per set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -107,9 +111,7 @@ class AblationEvaluator:
     def pooled(self, features: FeatureSet | None = None) -> torch.Tensor:
         """[n_texts, d] mean-pooled probe-layer activations with `features` ablated."""
         features = {k: v for k, v in (features or {}).items() if len(v)}
-        unknown = set(features) - set(self.saes)
-        if unknown:
-            raise ToolkitError(f"no SAE for submodules {sorted(unknown)}")
+        self._check(features)
         layers = [self.lm.submodule(n).layer for n in features]
         lowest = min(layers, default=self.probe_spec.layer)
         n_skip = max(0, lowest) if self.prefix is not None else 0
@@ -124,26 +126,86 @@ class AblationEvaluator:
         result[self.order] = pooled
         return result
 
-    def _forward(self, batch, features: FeatureSet, skipped: list[torch.Tensor]) -> torch.Tensor:
+    def pooled_sweep(
+        self, feature_sets: Sequence[FeatureSet], chunk: int = 32
+    ) -> Iterator[torch.Tensor]:
+        """`self.pooled(s) for s in feature_sets`, each pass reusing the previous set's residual
+        stream below the lowest layer in which the two sets differ. Sets are run `chunk` at a
+        time, so memory holds one residual stream below the probe plus `chunk` pooled results."""
+        sets = [{k: v for k, v in s.items() if len(v)} for s in feature_sets]
+        for s in sets:
+            self._check(s)
+        # Layer from which set i must be recomputed: the lowest where it differs from set i - 1
+        # (from the clean model for set 0).
+        restart = [self._first_difference(a, b) for a, b in zip([{}] + sets[:-1], sets)]
+        n_cached = max(0, self.probe_spec.layer)
+        below = [list(p) for p in self.prefix] if self.prefix is not None else None
+        bar = tqdm(total=len(self.batches) * len(sets), desc="ablate", disable=not self.progress)
+        for first in range(0, len(sets), chunk):
+            part = range(first, min(first + chunk, len(sets)))
+            out = {i: torch.empty(len(self.order), self.probe_spec.d) for i in part}
+            start = 0
+            for b, batch in enumerate(self.batches):
+                rows = self.order[start : start + len(batch["input_ids"])]
+                start += len(rows)
+                for i in part:
+                    n_skip = min(max(0, restart[i]), n_cached) if below is not None else 0
+                    skipped = below[b][:n_skip] if below is not None else []
+                    keep: list[torch.Tensor] = []
+                    with torch.no_grad():
+                        out[i][rows] = self._forward(batch, sets[i], skipped, keep)
+                    if below is not None:
+                        below[b] = skipped + keep
+                    bar.update()
+            yield from (out[i] for i in part)
+        bar.close()
+
+    def _first_difference(self, a: FeatureSet, b: FeatureSet) -> int:
+        layers = [
+            self.lm.submodule(name).layer
+            for name in set(a) | set(b)
+            if name not in a or name not in b or not torch.equal(a[name], b[name])
+        ]
+        return min(layers, default=self.probe_spec.layer)
+
+    def _check(self, features: FeatureSet) -> None:
+        unknown = set(features) - set(self.saes)
+        if unknown:
+            raise ToolkitError(f"no SAE for submodules {sorted(unknown)}")
+
+    def _forward(
+        self,
+        batch,
+        features: FeatureSet,
+        skipped: list[torch.Tensor],
+        keep: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Pooled probe-layer output with `features` ablated and the first len(skipped) layers'
+        outputs given; `keep` collects the residual stream after each later layer below the
+        probe."""
         nn, n_skip = self.lm.nn, len(skipped)
         holder: dict[str, torch.Tensor] = {}
         with nn.trace(**batch) as tracer:
-            layer_specs = [s for s in self.specs if s.layer < 0 or s.layer >= n_skip]
+            # Below the first layer run, nothing (the embedding included) reaches the output.
+            layer_specs = [s for s in self.specs if not n_skip or s.layer >= n_skip]
             if n_skip:
                 resid = {s.layer: s for s in self.specs if s.kind == "resid_out"}
                 for i in range(n_skip):
                     resid[i].envoy(nn).skip(skipped[i])
             for spec in layer_specs:
+                x = None
                 if spec.name in features:
-                    x = spec.read(nn)
-                    spec.write(
-                        nn,
-                        ablate(
-                            self.saes[spec.name], x, features[spec.name], self.fill.get(spec.name)
-                        ),
+                    x = ablate(
+                        self.saes[spec.name],
+                        spec.read(nn),
+                        features[spec.name],
+                        self.fill.get(spec.name),
                     )
+                    spec.write(nn, x)
                 if spec.name == self.probe_spec.name:
-                    holder["x"] = spec.read(nn)
+                    holder["x"] = spec.read(nn) if x is None else x
+                elif keep is not None and spec.kind == "resid_out":
+                    keep.append(spec.read(nn) if x is None else x)
             tracer.stop()
         return mean_pool(holder["x"], batch["attention_mask"])
 

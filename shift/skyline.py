@@ -68,8 +68,9 @@ def sweep(
 ) -> tuple[int, list[SweepPoint]]:
     """Evaluate each k on the evaluator's texts; return the k with the best profession accuracy."""
     points = []
-    for k in tqdm(ks, desc="skyline sweep"):
-        pred = predict(evaluator.pooled(feature_set(ranked[:k]))).long()
+    pooled = evaluator.pooled_sweep([feature_set(ranked[:k]) for k in ks])
+    for k, x in zip(ks, tqdm(pooled, total=len(ks), desc="skyline sweep"), strict=True):
+        pred = predict(x).long()
         points.append(
             SweepPoint(
                 k,

@@ -75,13 +75,8 @@ def run_circuit(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> Ci
         dicts = dict(saes.load(ctx))
         metric = probe_metric_of(probes.original_probe, ctx.probe_submodule)
         train = ctx.bib["train"]
-        common = dict(
-            method=effects.method,
-            steps=effects.steps,
-            ig_mode=effects.ig_mode,
-            baseline=effects.baseline,
-            max_tokens_per_pass=effects.max_tokens_per_pass,
-        )
+        fields = ("method", "steps", "ig_mode", "baseline", "max_tokens_per_pass")
+        common = {f: getattr(effects, f) for f in fields}
         # The classifier's circuit: ambiguous set, negative logit of the correct class.
         amb = train.ambiguous[:n]
         batches = ctx.labelled_batches(train.select(amb), train.profession[amb])

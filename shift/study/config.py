@@ -204,6 +204,18 @@ def _world_fingerprint(world: str) -> str:
 
 
 def _world_study(world: str, sizes: dict[str, Sizes], **values) -> StudyPreset:
+    """A generated world's study preset. The world's SAEs are 8 d wide, so the AUC's L0 range is
+    relative to the GSAE's L0 rather than the paper's absolute 60-140; activations are cached."""
+    values = (
+        dict(
+            submodule="resid_out_layer2",
+            auc_l0=(0.6, 1.4),
+            auc_relative=True,
+            lr=1e-3,
+            cache_activations=True,
+        )
+        | values
+    )
     return StudyPreset(
         name=world,
         domains={
@@ -225,16 +237,11 @@ def _tiny() -> StudyPreset:
     return _world_study(
         "tiny",
         {"physics": rare, "toxicity": rare, "tinystories": Sizes(5, 100, 300, 0, 0, train=2000)},
-        submodule="resid_out_layer2",
         select_tokens=8_000,
         train_tokens=48_000,
         l1_factors=(0.25, 0.4, 0.6, 0.8, 1.0, 1.5, 2.5, 4.0),
         # 4 x 3 seeds x 7 kinds of SAE keep the data-selection study within its time bar
         selection_l1_factors=(0.25, 0.6, 1.0, 2.5),
-        auc_l0=(0.6, 1.4),
-        auc_relative=True,
-        lr=1e-3,
-        cache_activations=True,
         boost_width=256,
         scratch_width=1024,
     )
@@ -245,15 +252,10 @@ def _micro() -> StudyPreset:
     return _world_study(
         "micro",
         {"physics": rare, "toxicity": rare, "tinystories": Sizes(3, 12, 24, 0, 0, train=150)},
-        submodule="resid_out_layer2",
         select_tokens=1_200,
         train_tokens=3_000,
         l1_factors=(0.5, 1.0, 2.0),
         seeds=(0, 1),
-        auc_l0=(0.6, 1.4),
-        auc_relative=True,
-        lr=1e-3,
-        cache_activations=True,
         boost_width=64,
         scratch_width=128,
     )

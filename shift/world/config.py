@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ssae.errors import ToolkitError
+from ssae.errors import ConfigError, ToolkitError
 
 RARE_TOPICS = ("biography", "physics", "toxic")
 
@@ -17,7 +17,7 @@ RARE_TOPICS = ("biography", "physics", "toxic")
 def _positive(obj, *names: str) -> None:
     for name in names:
         if getattr(obj, name) <= 0:
-            raise ValueError(f"{name} must be > 0")
+            raise ConfigError(f"{name} must be > 0")
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,15 @@ class CorpusConfig:
     def __post_init__(self):
         _positive(self, "n_docs", "n_heldout", "min_sentences", "max_sentences")
         if self.max_sentences < self.min_sentences:
-            raise ValueError("max_sentences must be >= min_sentences")
+            raise ConfigError("max_sentences must be >= min_sentences")
         if not 0 < self.rare_fraction * len(RARE_TOPICS) < 0.5:
-            raise ValueError("rare_fraction must be in (0, 0.5 / number of rare topics)")
+            raise ConfigError("rare_fraction must be in (0, 0.5 / number of rare topics)")
         if self.topic_zipf < 0 or self.word_zipf < 0:
-            raise ValueError("Zipf exponents must be >= 0")
+            raise ConfigError("Zipf exponents must be >= 0")
         if not 0 <= self.tail_prob <= 1:
-            raise ValueError("tail_prob must be in [0, 1]")
+            raise ConfigError("tail_prob must be in [0, 1]")
         if self.heldout_min_per_topic < 0:
-            raise ValueError("heldout_min_per_topic must be >= 0")
+            raise ConfigError("heldout_min_per_topic must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,14 @@ class BibConfig:
         for name in ("total_per_split", "min_group"):
             v = getattr(self, name)
             if len(v) != 3 or min(v) < 1:
-                raise ValueError(f"{name} needs three positive sizes (train, dev, test)")
+                raise ConfigError(f"{name} needs three positive sizes (train, dev, test)")
         for name in ("duty_sentences", "theme_sentences", "personal_sentences"):
             lo, hi = getattr(self, name)
             if not 0 <= lo <= hi:
-                raise ValueError(f"{name} needs 0 <= fewest <= most")
+                raise ConfigError(f"{name} needs 0 <= fewest <= most")
         for name in ("first_person_prob", "title_word_prob", "generic_degree_prob", "pronoun_prob"):
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1]")
+                raise ConfigError(f"{name} must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,11 @@ class ModelConfig:
     def __post_init__(self):
         _positive(self, "vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")
         if self.hidden_size % self.num_heads:
-            raise ValueError("hidden_size must be divisible by num_heads")
+            raise ConfigError("hidden_size must be divisible by num_heads")
         if self.vocab_size < 300:
-            raise ValueError("vocab_size must exceed the 256 byte tokens plus merges")
+            raise ConfigError("vocab_size must exceed the 256 byte tokens plus merges")
         if self.ctx_len < 8:
-            raise ValueError("ctx_len must be >= 8")
+            raise ConfigError("ctx_len must be >= 8")
 
 
 @dataclass(frozen=True)
@@ -151,11 +151,11 @@ class TrainConfig:
     def __post_init__(self):
         _positive(self, "epochs", "batch_size", "lr")
         if not 0 <= self.min_lr_ratio <= 1 or not 0 <= self.warmup_frac < 1:
-            raise ValueError("min_lr_ratio must be in [0, 1] and warmup_frac in [0, 1)")
+            raise ConfigError("min_lr_ratio must be in [0, 1] and warmup_frac in [0, 1)")
         if self.threads < 1:
-            raise ValueError("threads must be >= 1")
+            raise ConfigError("threads must be >= 1")
         if self.weight_decay < 0 or self.grad_clip <= 0:
-            raise ValueError("weight_decay must be >= 0 and grad_clip > 0")
+            raise ConfigError("weight_decay must be >= 0 and grad_clip > 0")
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class WorldConfig:
 
     def __post_init__(self):
         if not self.preset or not self.preset.replace("_", "").isalnum():
-            raise ValueError("preset must be a non-empty alphanumeric name")
+            raise ConfigError("preset must be a non-empty alphanumeric name")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
 
+from ssae.errors import ConfigError
+
 # The 28 LabHC/bias_in_bios professions in label order.
 BIB_PROFESSIONS = (
     "accountant architect attorney chiropractor comedian composer dentist dietitian dj filmmaker "
@@ -59,9 +61,9 @@ class Profession:
 
     def __post_init__(self):
         if self.name not in PROFESSION_ID:
-            raise ValueError(f"{self.name!r} is not a LabHC profession")
+            raise ConfigError(f"{self.name!r} is not a LabHC profession")
         if not 0 < self.p_female < 1 or self.weight <= 0:
-            raise ValueError(f"{self.name}: p_female must be in (0, 1) and weight > 0")
+            raise ConfigError(f"{self.name}: p_female must be in (0, 1) and weight > 0")
 
     @property
     def pid(self) -> int:
@@ -72,7 +74,7 @@ def _profession(entry: dict) -> Profession:
     names = {f.name for f in fields(Profession)}
     unknown = sorted(set(entry) - names)
     if unknown:
-        raise ValueError(f"professions.toml: unknown field(s) {unknown} in {entry.get('name')}")
+        raise ConfigError(f"professions.toml: unknown field(s) {unknown} in {entry.get('name')}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
     values["themes"] = tuple(entry.get("themes", {}).items())
     return Profession(**values)

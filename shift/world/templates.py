@@ -13,6 +13,8 @@ import random
 import re
 from collections.abc import Callable, Sequence
 
+from ssae.errors import ConfigError
+
 _SLOT = re.compile(r"\{(\w+)\}")
 # "a" before a vowel sound becomes "an"; "uni-", "use-", "eu-", "one" start with a consonant sound.
 _ARTICLE = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])(?![Uu]ni|[Uu]s[eu]|[Ee]u|[Oo]ne\b)")
@@ -23,7 +25,7 @@ class ZipfChoice:
 
     def __init__(self, items: Sequence[str], s: float):
         if not items:
-            raise ValueError("ZipfChoice needs at least one item")
+            raise ConfigError("ZipfChoice needs at least one item")
         self.items = list(items)
         self.cum = list(itertools.accumulate(1.0 / (r + 1) ** s for r in range(len(items))))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ssae.errors import ConfigError
 from ssae.studies.stats import DictStats
 
 
@@ -68,7 +69,7 @@ def error_by_rank(
     rank[order] = np.arange(1, len(order) + 1)
     r = rank[token_ids.cpu().numpy()]
     if (r == 0).any():
-        raise ValueError("every measured token must have a count in token_counts")
+        raise ConfigError("every measured token must have a count in token_counts")
     err = sq_error.double().cpu().numpy()
     edges = np.unique(np.geomspace(1, len(order) + 1, n_bins + 1).astype(np.int64))
     out = []

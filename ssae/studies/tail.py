@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from ssae.errors import ConfigError
 from ssae.studies.data import Concept
 from ssae.studies.stats import DictStats
 
@@ -83,7 +84,7 @@ def counts_by_rank(counts: torch.Tensor) -> np.ndarray:
 def log_ratios(special: torch.Tensor, baseline: torch.Tensor) -> np.ndarray:
     """log2((M_j + 1) / (B_j + 1)) per feature j of two SAEs finetuned from one parent."""
     if special.shape != baseline.shape:
-        raise ValueError(
+        raise ConfigError(
             f"activation counts of {special.numel()} and {baseline.numel()} features: the ratio "
             "needs two SAEs with the same features (finetuned from one general SAE)"
         )

@@ -124,3 +124,27 @@ def test_rank_features_orders_across_submodules():
     assert [r.id for r in rank_features(effects, top=2)] == ["b/1", "a/1"]
     fs = feature_set(ranked[:3])
     assert fs["a"].tolist() == [1] and fs["b"].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("cache_prefix", [True, False])
+def test_pooled_sweep_equals_one_pass_per_set(setup, cache_prefix):
+    """The sweep's reuse of the previous set's residual stream changes no bit of the result,
+    whichever layers the growing sets add features to (and when a set is repeated or emptied)."""
+    lm, saes = setup
+    ranked = rank_features(
+        {
+            name: torch.randn(48, generator=torch.Generator().manual_seed(i))
+            for i, name in enumerate(saes)
+        },
+        top=12,
+    )
+    sets = [feature_set(ranked[:k]) for k in range(1, 13)]
+    sets += [sets[-1], {}, {"resid_out_layer3": torch.tensor([0, 5])}]
+    ev = AblationEvaluator(
+        lm, saes, TEXTS, lm.submodule("resid_out_layer4"), batch_size=2, cache_prefix=cache_prefix
+    )
+    swept = list(ev.pooled_sweep(sets, chunk=5))
+    assert len(swept) == len(sets)
+    for s, got in zip(sets, swept, strict=True):
+        assert torch.equal(got, ev.pooled(s))
+    assert not torch.equal(swept[0], swept[-2])  # the sets do change the output

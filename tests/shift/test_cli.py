@@ -11,6 +11,7 @@ import torch
 import shift.cache
 import shift.world
 from shift.cli import main
+from tests.shift.bad_inputs import BAD_INPUTS, bad_files
 
 
 @pytest.fixture
@@ -29,37 +30,10 @@ def door(tmp_path, monkeypatch):
     return tmp_path, home
 
 
-def _files(tmp_path):
-    bad_utf8 = tmp_path / "features-latin1.txt"
-    bad_utf8.write_bytes("resid_out_layer2/3  # r\xe9sum\xe9\n".encode("latin-1"))
-    bad_id = tmp_path / "features-range.txt"
-    bad_id.write_text("resid_out_layer2/99999\n")
-    bad_json = tmp_path / "labels.jsonl"
-    bad_json.write_text('{"feature": "resid_out_layer2/3", "label": "she"\n')
-    return {"bad_utf8": bad_utf8, "bad_id": bad_id, "bad_json": bad_json}
-
-
-BAD_INPUTS = [
-    (["--features", "{bad_utf8}"], "is not UTF-8 text (byte 0xe9 at offset 23)"),
-    (["--features", "{bad_id}"], "feature resid_out_layer2/99999 does not exist"),
-    (["--labels", "{bad_json}"], ":1: not valid JSON"),
-    (["--out", "/proc/x"], "--out /proc/x is not a writable folder"),
-    (["--device", "cuda"], "no usable CUDA GPU"),
-    (["--device", "bogus"], "--device 'bogus' is not a device"),
-    (["--tilt", "nan"], "--tilt must be a finite number >= 0"),
-    (["--tilt", "inf"], "--tilt must be a finite number >= 0"),
-    (["--tilt", "-1"], "--tilt must be a finite number >= 0"),
-    (["--seed", "-3"], "--seed must be a whole number >= 0"),
-    (["--retrieval", "grep"], "unknown --retrieval 'grep'"),
-    (["--professions", "nurse"], "--professions needs exactly two professions"),
-    (["--saes", "./no/such/saes"], "--saes ./no/such/saes: no such file or folder"),
-]
-
-
 @pytest.mark.parametrize("args, message", BAD_INPUTS)
 def test_bad_run_input_stops_before_any_work(door, capsys, args, message):
     tmp_path, home = door
-    files = _files(tmp_path)
+    files = bad_files(tmp_path)
     args = [a.format(**files) for a in args]
     out = tmp_path / "report"
     argv = ["run", "--preset", "micro", "--out", str(out), *args]
