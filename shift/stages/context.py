@@ -78,8 +78,10 @@ class RunContext:
             out.append(batch)
         return out
 
-    def evaluator(self, saes, texts: list[str], fill=None):
-        """Pooled probe-layer activations of `texts` under feature ablations of `saes`."""
+    def evaluator(self, saes, texts: list[str], fill=None, sweep: bool = True):
+        """Pooled probe-layer activations of `texts` under feature ablations of `saes`. `sweep`
+        caches the clean residual stream for many evaluations; one evaluation does not need it
+        (it would cost a second pass and the stream's memory)."""
         from shift.ablation import AblationEvaluator
 
         return AblationEvaluator(
@@ -89,6 +91,7 @@ class RunContext:
             self.lm.submodule(self.probe_submodule),
             fill=fill,
             max_length=self.preset.max_text_tokens,
+            cache_prefix=sweep,
         )
 
 

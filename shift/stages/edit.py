@@ -35,14 +35,15 @@ def run_edit(
         features = parse_feature_ids(selection.features, dicts)
         fill = selection.fill
         test, train = ctx.bib["test"], ctx.bib["train"]
-        test_acts = ctx.evaluator(dicts, test.texts, fill).pooled(features)
+        test_acts = ctx.evaluator(dicts, test.texts, fill, sweep=False).pooled(features)
 
         def evaluate(probe, name):
             return evaluate_split(name, probe.predict(test_acts).long(), test).row()
 
         rows = [evaluate(load_probe(probes.original_probe), labels[0])]
         if edit.retrain:
-            amb = ctx.evaluator(dicts, train.select(train.ambiguous), fill).pooled(features)
+            amb = ctx.evaluator(dicts, train.select(train.ambiguous), fill, sweep=False)
+            amb = amb.pooled(features)
             cfg = probe_config(ctx)
             retrained = train_probe(amb, train.ambiguous_labels, cfg)
             save_probe(retrained, d / "retrained.safetensors", submodule=ctx.probe_submodule)
