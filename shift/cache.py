@@ -59,6 +59,25 @@ class Stage:
         return json.loads((self.dir / MARKER).read_text())
 
 
+@contextlib.contextmanager
+def peak_rss() -> Iterator[list[float]]:
+    """Peak resident memory (MiB) of this process inside the block, appended to the yielded list
+    on exit. Linux: the high-water mark is reset on entry (`/proc/self/clear_refs`) and read from
+    `/proc/self/status` (VmHWM); where that is not possible the list stays empty."""
+    out: list[float] = []
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        yield out
+        return
+    try:
+        yield out
+    finally:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                out.append(int(line.split()[1]) / 1024)
+
+
 @dataclass
 class StageRunner:
     root: Path = field(default_factory=lambda: shift_home() / "stages")
@@ -71,6 +90,8 @@ class StageRunner:
     """Hash every artifact of a finished stage before reusing it, not only check its size."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds each stage took when it was computed (in this run or the one that cached it)."""
+    peak_rss_mib: dict[str, float] = field(default_factory=dict)
+    """Peak resident memory of the process while each stage was computed (`peak_rss`)."""
     cached: list[str] = field(default_factory=list)
     """Stages found finished and skipped in this run."""
     rebuilt: list[str] = field(default_factory=list)
@@ -94,6 +115,8 @@ class StageRunner:
                     info = json.loads((d / MARKER).read_text())
                     # Report what the stage cost when it was computed; `cached` says it was reused.
                     self.timings[name] = info.get("seconds", 0.0)
+                    if "peak_rss_mib" in info:
+                        self.peak_rss_mib[name] = info["peak_rss_mib"]
                     self.cached.append(name)
                     self._say(f"[{name}] cached ({d})")
                     return Stage(name, key, d, cached=True)
@@ -133,14 +156,25 @@ class StageRunner:
     def _compute(self, name: str, d: Path, inputs: dict, fn: Callable) -> None:
         self._say(f"[{name}] running")
         t0 = time.perf_counter()
-        summary = fn(d) or {}
+        with peak_rss() as peak:
+            summary = fn(d) or {}
         seconds = time.perf_counter() - t0
         self.timings[name] = self.timings.get(name, 0.0) + seconds
+        memory = {}
+        if peak:
+            memory["peak_rss_mib"] = self.peak_rss_mib[name] = round(peak[0], 1)
         _remove_scratch(d)
         files = build_manifest(d)
         write_json(
             d / MARKER,
-            {"stage": name, "inputs": inputs, "seconds": seconds, **summary, "files": files},
+            {
+                "stage": name,
+                "inputs": inputs,
+                "seconds": seconds,
+                **memory,
+                **summary,
+                "files": files,
+            },
         )
         self._say(f"[{name}] done in {seconds:.1f}s")
 

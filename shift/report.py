@@ -99,6 +99,7 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
         "features": report.selection.features if report.selection else [],
         "circuit": "circuit.svg" if report.circuit else None,
         "timings_s": timings,
+        "peak_rss_mib": dict(ctx.runner.peak_rss_mib),
         "sae_eval": report.sae_eval,
         "config": {**asdict(cfg), "out": str(cfg.out), "preset_resolved": preset},
         "stage_keys": report.keys,
@@ -133,6 +134,10 @@ def _sections(report: RunReport, timings: dict, out: Path) -> list[str]:
     cached = report.ctx.runner.cached
     sections += ["## Time per stage (s)", ""]
     sections += [f"- {k}: {v}" + (" (cached)" if k in cached else "") for k, v in timings.items()]
+    peaks = report.ctx.runner.peak_rss_mib
+    if peaks:
+        sections += ["", "## Peak memory per stage (MiB, resident, whole process)", ""]
+        sections += [f"- {k}: {v}" for k, v in peaks.items()]
     return [*sections, ""]
 
 

@@ -39,6 +39,26 @@ def test_cached_rerun_and_changed_inputs(tmp_path):
     assert len(calls) == 3
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux only")
+def test_peak_memory_is_per_stage_and_kept_with_the_cached_stage(tmp_path):
+    def big(d):
+        block = bytearray(400 * 2**20)  # 400 MiB, touched so that it is resident
+        block[::4096] = b"x" * len(block[::4096])
+        (d / "out.txt").write_text("x")
+
+    def small(d):
+        (d / "out.txt").write_text("y")
+
+    runner = StageRunner(root=tmp_path, quiet=True)
+    runner.run("big", {}, big)
+    runner.run("small", {}, small)
+    peaks = runner.peak_rss_mib
+    # the high-water mark is reset per stage: the small stage does not inherit the big one's
+    assert peaks["big"] >= 400 and peaks["small"] < peaks["big"] - 300
+    again = StageRunner(root=tmp_path, quiet=True)
+    assert again.run("big", {}, big).cached and again.peak_rss_mib["big"] == peaks["big"]
+
+
 def test_crashed_stage_resumes_in_same_directory(tmp_path):
     runner = StageRunner(root=tmp_path, quiet=True)
 
