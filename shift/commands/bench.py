@@ -45,7 +45,8 @@ SHARED = ("dataset", "preset", "tilt", "max_k", "device")
 def bench(methods, seeds, out, sae_eval, **shared):
     """Compare methods: worst-group, profession and gender accuracy over seeds.
 
-    Writes bench.json, bench.md and bench.png (bar chart with std error bars) to --out; every run's
+    Writes bench.json, bench.md and bench.png (bar chart with std error bars) to --out after every
+    run, so a bench stopped early keeps its table so far; every run's
     own report lands in --out/<method>-seed<N>/.
     """
     from shift.config import RunConfig
@@ -73,8 +74,9 @@ def bench(methods, seeds, out, sae_eval, **shared):
             for row in result["rows"]:
                 runs.append({"variant": v, "seed": seed, "k": result["k"], **row})
             click.echo(f"seed {seed} {v}: k={result['k']}", err=True)
-    table = summarize(runs)
-    write_bench(out, runs, table, seeds)
+            # The table so far, after every run: a bench stopped early keeps what it measured.
+            table = summarize(runs)
+            write_bench(out, runs, table, seeds)
     click.echo(markdown(table, seeds))
     click.echo(f"Written: {out / 'bench.md'}, {out / 'bench.png'}")
 
@@ -151,6 +153,7 @@ def markdown(table: list[dict], seeds: int) -> str:
         "worst group 95% CI",
         "SCR worst [95% CI]",
         "SCR profession [95% CI]",
+        "seeds",
     ]
     cells = [
         [
@@ -159,11 +162,12 @@ def markdown(table: list[dict], seeds: int) -> str:
             interval(r, "worst_group_acc"),
             scr(r, "scr_worst"),
             scr(r, "scr_prof"),
+            r["n"],
         ]
         for r in table
     ]
     note = (
-        f"(mean +- std over {seeds} seeds; 95% intervals of the mean from Student's t; "
+        f"(mean +- std over up to {seeds} seeds, the number per row in its last column; 95% intervals of the mean from Student's t; "
         "SCR = (A - A_Original) / (A_Oracle - A_Original) per seed, SAEBench)"
     )
     return note + "\n\n" + markdown_table(header, cells)
