@@ -41,8 +41,8 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((ra @ rb) / (ra.norm() * rb.norm()))
 
 
-def flat_effects(circuit_key: str) -> tuple[list[str], torch.Tensor]:
-    path = shift_home() / "stages" / "circuit" / circuit_key / "gender_effects.safetensors"
+def flat_effects(key: str) -> tuple[list[str], torch.Tensor]:
+    path = shift_home() / "stages" / "gender-effects" / key / "gender_effects.safetensors"
     effects = load_file(str(path))
     ids = [f"{name}/{i}" for name, e in effects.items() for i in range(len(e))]
     return ids, torch.cat([effects[name].double() for name in effects])
@@ -69,8 +69,8 @@ def compare(args, variant: str) -> dict:
         result = run_pipeline(cfg, quiet=True)
         saved = json.loads((cfg.out / "results.json").read_text())
         runs[mode] = {"result": result, "saved": saved}
-    ids, per = flat_effects(runs["per_submodule"]["saved"]["stage_keys"]["circuit"])
-    ids_j, joint = flat_effects(runs["joint"]["saved"]["stage_keys"]["circuit"])
+    ids, per = flat_effects(runs["per_submodule"]["saved"]["stage_keys"]["gender-effects"])
+    ids_j, joint = flat_effects(runs["joint"]["saved"]["stage_keys"]["gender-effects"])
     assert ids == ids_j
     overlap = {}
     for n in (10, 50, 200):
@@ -87,7 +87,10 @@ def compare(args, variant: str) -> dict:
         "overlap": overlap,
         "k": k,
         "rows": {m: runs[m]["result"]["rows"] for m in MODES},
-        "circuit_seconds": {m: runs[m]["result"]["timings"].get("circuit") for m in MODES},
+        "circuit_seconds": {
+            m: sum(runs[m]["result"]["timings"].get(s, 0.0) for s in ("gender-effects", "circuit"))
+            for m in MODES
+        },
     }
 
 

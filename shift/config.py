@@ -26,7 +26,16 @@ from ssae.retrieval.pipeline import RetrievalConfig
 from ssae.train import FinetuneConfig
 
 Stage = Literal[
-    "probes", "baseline", "gsae", "retrieve", "ssae", "circuit", "skyline", "shift", "sae-eval"
+    "probes",
+    "baseline",
+    "gsae",
+    "retrieve",
+    "ssae",
+    "gender-effects",
+    "circuit",
+    "skyline",
+    "shift",
+    "sae-eval",
 ]
 STAGES: tuple[str, ...] = get_args(Stage)
 DATASETS = ("bib",)
@@ -44,6 +53,9 @@ class CircuitConfig:
     """Edge threshold of the plotted circuit (Marks et al.: 0.01)."""
     labels: str | None = None
     """JSONL of human feature labels shown in the circuit graph."""
+    graph: bool = True
+    """Compute, annotate and render the classifier's circuit (the report's graph); the skyline
+    needs only the gender effects, so `shift bench` leaves it out."""
 
     def __post_init__(self):
         if self.examples < 1:
@@ -211,6 +223,7 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "node_threshold": ("circuit", "node_threshold"),
     "edge_threshold": ("circuit", "edge_threshold"),
     "labels": ("circuit", "labels"),
+    "circuit_graph": ("circuit", "graph"),
     "max_k": ("selection", "max_k"),
     "features_file": ("selection", "features_file"),
 }

@@ -8,8 +8,8 @@ Its stages (`shift.stages`), each cached under a key of its inputs (`shift.cache
 2. `baseline` - (methods that train a classifier, e.g. gendered-word deletion) its row.
 3. `gsae`, `retrieve`, `ssae` - (methods that edit the model) the dictionaries: general SAEs,
                 and for SSAE methods the GSAEs finetuned on retrieved subdomain data.
-4. `circuit`  - (circuit-ranked methods) the classifier's circuit and every feature's effect on
-                the gender metric.
+4. `gender-effects`, `circuit` - (circuit-ranked methods) every feature's effect on the gender
+                metric, and the classifier's circuit for the report (not in `shift bench`).
 5. `skyline`  - the features to ablate: top-k by the method's ranking, k chosen on the dev set.
 6. `shift`    - the features ablated on the test set; the probe retrained on ablated activations.
 7. `sae-eval` - L0, FVU and spliced cross-entropy of the dictionaries on the test biographies.
@@ -28,6 +28,7 @@ from shift.stages import (
     run_circuit,
     run_dictionaries,
     run_edit,
+    run_gender_effects,
     run_probes,
     run_sae_eval,
     run_selection,
@@ -48,13 +49,17 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False) -> dict:
         report.add(baseline.rows, baseline=baseline.key)
     else:
         dicts = run_dictionaries(ctx)
+        by_circuit = method.edit.ranking == "circuit"
+        gender = run_gender_effects(ctx, dicts.edited, probes) if by_circuit else None
+        selection = run_selection(ctx, dicts.edited, probes, gender)
         circuit = (
-            run_circuit(ctx, dicts.edited, probes) if method.edit.ranking == "circuit" else None
+            run_circuit(ctx, dicts.edited, probes) if by_circuit and cfg.circuit.graph else None
         )
-        selection = run_selection(ctx, dicts.edited, probes, circuit)
         rows = run_edit(ctx, dicts.edited, probes, selection)
         report.add(rows, **dicts.stage_keys, skyline=selection.key)
         report.circuit, report.selection = circuit, selection
+        if gender is not None:
+            report.keys["gender-effects"] = gender.key
         if circuit is not None:
             report.keys["circuit"] = circuit.key
         if cfg.sae_eval and dicts.edited.dir is not None:

@@ -68,7 +68,12 @@ def bench(methods, seeds, out, sae_eval, **shared):
     for seed in range(seeds):
         for v in chosen:
             cfg = RunConfig.from_options(
-                sae=v, seed=seed, out=out / f"{v}-seed{seed}", sae_eval=sae_eval, **shared
+                sae=v,
+                seed=seed,
+                out=out / f"{v}-seed{seed}",
+                sae_eval=sae_eval,
+                circuit_graph=False,  # no row reads the graph; `shift run` draws it
+                **shared,
             )
             result = run_pipeline(cfg, quiet=True)
             for row in result["rows"]:

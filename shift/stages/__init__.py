@@ -1,12 +1,13 @@
 """The stages of a SHIFT run, one module each: a function from typed inputs to a typed result.
 
 `probes` (reference rows and the Original probe; `baseline` for classifier methods) ->
-`dictionaries` (`gsae`, `retrieve`, `ssae`) -> `circuit` -> `selection` (`skyline`) ->
+`dictionaries` (`gsae`, `retrieve`, `ssae`) -> `circuit` (`gender-effects`, and `circuit` for the
+report) -> `selection` (`skyline`) ->
 `edit` (`shift`) -> `sae_eval`. Each result carries the cache key of its stage, which the stages
 that read it put into their own keys (`shift.cache.StageRunner`).
 """
 
-from shift.stages.circuit import CircuitResult, run_circuit
+from shift.stages.circuit import CircuitResult, GenderEffects, run_circuit, run_gender_effects
 from shift.stages.context import RunContext
 from shift.stages.dictionaries import Dictionaries, EditedDictionaries, run_dictionaries
 from shift.stages.edit import run_edit
@@ -18,12 +19,14 @@ __all__ = [
     "CircuitResult",
     "Dictionaries",
     "EditedDictionaries",
+    "GenderEffects",
     "ProbesResult",
     "RunContext",
     "SelectionResult",
     "run_circuit",
     "run_dictionaries",
     "run_edit",
+    "run_gender_effects",
     "run_probes",
     "run_sae_eval",
     "run_selection",

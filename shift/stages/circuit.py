@@ -1,11 +1,13 @@
-"""Stage `circuit`: the classifier's sparse-feature circuit, and every feature's effect on gender.
+"""Stages `gender-effects` and `circuit`: every feature's effect on gender, and the classifier's
+sparse-feature circuit.
 
-The circuit (Marks et al. 2024, sec. 3): integrated-gradient node effects and edges of the
-dictionaries' features and error nodes on the Original probe's metric, the negative logit of the
-correct class, over the ambiguous set; annotated and rendered. The gender effects: the same node
-effects with gender as the label, over the balanced set; they rank the skyline's candidates.
-Every method ranks towards a zero patch, the neuron skyline included (Marks et al.'s code); a mean
-ablation is applied only when the chosen features are edited.
+The gender effects: integrated-gradient node effects (Marks et al. 2024, eq. 3) of the
+dictionaries' features on the Original probe's metric with gender as the label, over the balanced
+set; they rank the skyline's candidates. The circuit (Marks et al., sec. 3): the same node effects
+and the edges between them on the negative logit of the correct profession, over the ambiguous
+set; annotated and rendered for the report (`CircuitConfig.graph`; `shift bench` leaves it out,
+since no row depends on it). Every method ranks towards a zero patch, the neuron skyline included
+(Marks et al.'s code); a mean ablation is applied only when the chosen features are edited.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ from shift.stages.probes import ProbesResult
 
 @dataclass(frozen=True)
 class CircuitResult:
-    """The circuit's files."""
+    """The annotated circuit: `circuit.json` (`circuits.graph` JSON), `circuit.svg`, `.png`."""
+
+    key: str
+    """Cache key of the stage."""
+    dir: Path
+    """Stage directory."""
+
+
+@dataclass(frozen=True)
+class GenderEffects:
+    """Indirect effect of every feature on the gender metric."""
 
     key: str
     """Cache key of the stage."""
@@ -30,13 +42,8 @@ class CircuitResult:
     """Stage directory."""
 
     @property
-    def graph(self) -> Path:
-        """The annotated circuit (`circuits.graph` JSON); `circuit.svg`/`.png` beside it."""
-        return self.dir / "circuit.json"
-
-    @property
-    def gender_effects(self) -> Path:
-        """Indirect effect of every feature on the gender metric (safetensors, per submodule)."""
+    def path(self) -> Path:
+        """Effects per submodule [n_features] (safetensors)."""
         return self.dir / "gender_effects.safetensors"
 
 
@@ -51,21 +58,53 @@ def probe_metric_of(probe_file: Path, reads: str):
     )
 
 
+def _effect_inputs(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> dict:
+    effects = ctx.cfg.effects
+    return {
+        "saes": saes.key,
+        "probes": probes.key,
+        "n": ctx.cfg.circuit.examples,
+        "steps": effects.steps,
+        "ig_mode": effects.ig_mode,
+        "baseline": effects.baseline.kind,
+    }
+
+
+def _effect_options(ctx: RunContext) -> dict:
+    """`compute_circuit`'s keyword arguments for the run's effect estimator."""
+    fields = ("method", "steps", "ig_mode", "baseline", "max_tokens_per_pass")
+    return {f: getattr(ctx.cfg.effects, f) for f in fields}
+
+
+def run_gender_effects(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> GenderEffects:
+    from circuits.circuit import compute_circuit
+
+    def fn(d: Path) -> dict:
+        dicts = dict(saes.load(ctx))
+        metric = probe_metric_of(probes.original_probe, ctx.probe_submodule)
+        train = ctx.bib["train"]
+        bal = train.balanced[: ctx.cfg.circuit.examples]
+        batches = ctx.labelled_batches(train.select(bal), train.gender[bal])
+        gender = compute_circuit(
+            ctx.lm, dicts, batches, metric, edges=False, **_effect_options(ctx)
+        )
+        effects = {k: v.contiguous().float() for k, v in gender.effects.features.items()}
+        save_file(effects, str(d / "gender_effects.safetensors"))
+        return {}
+
+    stage = ctx.runner.run("gender-effects", _effect_inputs(ctx, saes, probes), fn)
+    return GenderEffects(stage.key, stage.dir)
+
+
 def run_circuit(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> CircuitResult:
     from circuits.annotate import annotate_circuit
     from circuits.circuit import compute_circuit
     from circuits.graph import save_graph
     from circuits.render import render_circuit
 
-    cfg, circuit, effects = ctx.cfg, ctx.cfg.circuit, ctx.cfg.effects
+    cfg, circuit = ctx.cfg, ctx.cfg.circuit
     n = circuit.examples
-    inputs = {
-        "saes": saes.key,
-        "probes": probes.key,
-        "n": n,
-        "steps": effects.steps,
-        "ig_mode": effects.ig_mode,
-        "baseline": effects.baseline.kind,
+    inputs = _effect_inputs(ctx, saes, probes) | {
         "node_threshold": circuit.node_threshold,
         "edge_threshold": circuit.edge_threshold,
         "labels": Path(circuit.labels).read_text() if circuit.labels else None,
@@ -75,8 +114,6 @@ def run_circuit(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> Ci
         dicts = dict(saes.load(ctx))
         metric = probe_metric_of(probes.original_probe, ctx.probe_submodule)
         train = ctx.bib["train"]
-        fields = ("method", "steps", "ig_mode", "baseline", "max_tokens_per_pass")
-        common = {f: getattr(effects, f) for f in fields}
         # The classifier's circuit: ambiguous set, negative logit of the correct class.
         amb = train.ambiguous[:n]
         batches = ctx.labelled_batches(train.select(amb), train.profession[amb])
@@ -87,7 +124,7 @@ def run_circuit(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> Ci
             metric,
             node_threshold=circuit.node_threshold,
             edge_threshold=circuit.edge_threshold,
-            **common,
+            **_effect_options(ctx),
         ).graph
         data = train.select(train.balanced[: 4 * n])
         graph = annotate_circuit(graph, ctx.lm, dicts, data=data, labels=circuit.labels)
@@ -96,15 +133,6 @@ def run_circuit(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> Ci
         title = f"Bias in Bios classifier circuit ({cfg.preset} preset, {labels[0]})"
         for suffix in ("svg", "png"):
             render_circuit(graph, d / f"circuit.{suffix}", title=title)
-
-        # Gender effects over the balanced set rank the skyline's candidates.
-        bal = train.balanced[:n]
-        gbatches = ctx.labelled_batches(train.select(bal), train.gender[bal])
-        gender = compute_circuit(ctx.lm, dicts, gbatches, metric, edges=False, **common)
-        save_file(
-            {k: v.contiguous().float() for k, v in gender.effects.features.items()},
-            str(d / "gender_effects.safetensors"),
-        )
         return {"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
 
     stage = ctx.runner.run("circuit", inputs, fn)

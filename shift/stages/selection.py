@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from shift.stages.circuit import CircuitResult
+from shift.stages.circuit import GenderEffects
 from shift.stages.context import RunContext
 from shift.stages.dictionaries import Dictionaries
 from shift.stages.probes import ProbesResult, probe_config
@@ -53,14 +53,14 @@ def run_selection(
     ctx: RunContext,
     saes: Dictionaries,
     probes: ProbesResult,
-    circuit: CircuitResult | None,
+    gender_effects: GenderEffects | None,
 ) -> SelectionResult:
     sel, edit = ctx.cfg.selection, ctx.method.edit
     manual = Path(sel.features_file).read_text().splitlines() if sel.features_file else None
     inputs = {
         "saes": saes.key,
         "probes": probes.key,
-        "circuit": circuit.key if circuit else None,
+        "gender_effects": gender_effects.key if gender_effects else None,
         "ranking": edit.ranking,
         "fill": edit.fill,
         "examples": ctx.cfg.circuit.examples,
@@ -74,7 +74,7 @@ def run_selection(
             _save_means(ctx, dicts, d / "means.safetensors")
         if manual is not None:
             return _from_file(manual, dicts, sel.features_file, d)
-        return _sweep(ctx, dicts, probes, circuit, d)
+        return _sweep(ctx, dicts, probes, gender_effects, d)
 
     stage = ctx.runner.run("skyline", inputs, fn)
     chosen = json.loads((stage.dir / "selection.json").read_text())
@@ -90,14 +90,14 @@ def _from_file(lines: list[str], dicts, source: str, d: Path) -> dict:
     return {"k": len(ids)}
 
 
-def _sweep(ctx: RunContext, dicts, probes: ProbesResult, circuit, d: Path) -> dict:
+def _sweep(ctx: RunContext, dicts, probes: ProbesResult, gender_effects, d: Path) -> dict:
     from probes.probe import load_probe
     from shift.report import plot_sweep
     from shift.skyline import rank_features, sweep
 
     max_k = ctx.cfg.selection.max_k
-    if circuit is not None:
-        ranking = load_file(str(circuit.gender_effects))
+    if gender_effects is not None:
+        ranking = load_file(str(gender_effects.path))
     else:
         ranking = _saebench_scores(ctx, dicts)
     ranked = rank_features(ranking, top=max_k)
@@ -140,7 +140,8 @@ def _saebench_scores(ctx: RunContext, dicts) -> dict[str, torch.Tensor]:
     )
     gender_probe = train_probe(acts, gender, probe_config(ctx))
     delta = mean_difference(ctx.lm, dicts, ctx.labelled_batches(texts, gender))
-    return {k: v.float() for k, v in scores(delta, dicts, gender_probe.net.weight[0]).items()}
+    weight = gender_probe.net.weight[0].detach()
+    return {k: v.float() for k, v in scores(delta, dicts, weight).items()}
 
 
 def _save_means(ctx: RunContext, dicts, path: Path) -> None:

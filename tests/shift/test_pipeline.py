@@ -34,7 +34,8 @@ def test_report_has_every_row_and_artifact(ssae_run):
     saved = json.loads((out / "results.json").read_text())
     assert [r["method"] for r in saved["rows"]] == methods
     assert 1 <= saved["k"] <= FAST["max_k"] and len(saved["features"]) == saved["k"]
-    assert set(saved["timings_s"]) >= {"probes", "gsae", "retrieve", "ssae", "circuit", "skyline"}
+    stages = {"probes", "gsae", "retrieve", "ssae", "gender-effects", "circuit", "skyline"}
+    assert set(saved["timings_s"]) >= stages and set(saved["peak_rss_mib"]) >= stages
     assert saved["config"]["sae"] == "ssae" and saved["sae_eval"]["saes"]["submodules"]
     assert (
         saved["sae_eval"]["gsae"]["submodules"].keys()
@@ -45,6 +46,16 @@ def test_report_has_every_row_and_artifact(ssae_run):
     svg = (out / "circuit.svg").read_text()
     assert "<svg" in svg and "probe" in svg
     assert (out / "circuit.png").stat().st_size > 1000 and (out / "skyline.png").exists()
+
+
+def test_run_without_the_circuit_graph_gives_the_same_rows(ssae_run, tmp_path):
+    """`--no-circuit-graph` (what `shift bench` runs) leaves out the report's circuit only: the
+    skyline reads the gender effects, which are their own stage."""
+    _, result = ssae_run
+    cfg = RunConfig.from_options(sae="ssae", out=tmp_path / "g", circuit_graph=False, **FAST)
+    again = run_pipeline(cfg, quiet=True)
+    assert again["rows"] == result["rows"] and "circuit" not in again["timings"]
+    assert not (cfg.out / "circuit.svg").exists() and (cfg.out / "skyline.png").exists()
 
 
 def test_ablation_moves_gender_towards_chance_and_keeps_profession(ssae_run):
@@ -71,7 +82,7 @@ def test_killed_run_resumes_without_redoing_finished_stages(ssae_run, tmp_path, 
         run_pipeline(cfg, quiet=True)
     monkeypatch.undo()
     result = run_pipeline(cfg, quiet=True)
-    assert set(result["cached"]) >= {"probes", "gsae", "retrieve", "ssae", "circuit"}
+    assert set(result["cached"]) >= {"probes", "gsae", "retrieve", "ssae", "gender-effects"}
     assert "skyline" not in result["cached"]
     again = run_pipeline(cfg, quiet=True)
     assert set(again["cached"]) >= {"probes", "gsae", "circuit", "skyline", "shift"}
@@ -164,7 +175,7 @@ def test_new_methods_are_rows_of_the_table(ssae_run, tmp_path):
     labels = [r["method"] for r in words["rows"]]
     assert labels == ["Original", "CBP", "Gendered-word deletion", "Oracle"]
     assert words["k"] is None and {"probes", "baseline"} <= set(words["timings"])
-    assert not {"gsae", "circuit", "skyline"} & set(words["timings"])
+    assert not {"gsae", "gender-effects", "circuit", "skyline"} & set(words["timings"])
 
     cfg = RunConfig.from_options(sae="saebench", out=tmp_path / "s", **FAST)
     auto = run_pipeline(cfg, quiet=True)
@@ -175,7 +186,7 @@ def test_new_methods_are_rows_of_the_table(ssae_run, tmp_path):
         "GSAE SAEBench top-N + retrain",
         "Oracle",
     ]
-    assert "gsae" in auto["cached"] and "circuit" not in auto["timings"]
+    assert "gsae" in auto["cached"] and not {"gender-effects", "circuit"} & set(auto["timings"])
     saved = json.loads((cfg.out / "results.json").read_text())
     assert "circuit" not in saved["stage_keys"] and not (cfg.out / "circuit.svg").exists()
     assert 1 <= saved["k"] <= FAST["max_k"] and (cfg.out / "skyline.png").exists()
@@ -184,16 +195,16 @@ def test_new_methods_are_rows_of_the_table(ssae_run, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["gsae", "ssae", "comp-gsae", "comp-ssae", "neurons"])
-def test_every_methods_circuit_stage_runs_on_the_available_device(ssae_run, method):
-    """The circuit stage of every circuit-ranked method, on CUDA when the machine has it."""
+def test_every_methods_gender_effects_stage_runs_on_the_available_device(ssae_run, method):
+    """The gender-effects stage of every circuit-ranked method, on CUDA when the machine has it."""
     from safetensors.torch import load_file
 
-    from shift.stages import RunContext, run_circuit, run_dictionaries, run_probes
+    from shift.stages import RunContext, run_dictionaries, run_gender_effects, run_probes
 
     ctx = RunContext.open(RunConfig.from_options(sae=method, **FAST), quiet=True)
     assert ctx.lm.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     dicts = run_dictionaries(ctx)
-    effects = load_file(str(run_circuit(ctx, dicts.edited, run_probes(ctx)).gender_effects))
+    effects = load_file(str(run_gender_effects(ctx, dicts.edited, run_probes(ctx)).path))
     width = {"neurons": 64, "comp-gsae": 32, "comp-ssae": 32}.get(method, 256)
     assert effects and set(effects) <= set(ctx.preset.submodule_names)
     assert all(v.shape == (width,) and torch.isfinite(v).all() for v in effects.values())
