@@ -9,7 +9,7 @@
      forward stops after layer 4);
    - `sae_train_step`: one `MultiSAETrainer.step` of the 16 SAEs on the same token rows;
    - `ig_joint` and `ig_per_submodule`: `circuits.node_effects` on a probe of resid_out_layer4;
-   - `skyline_sweep`: `shift.ablation.AblationEvaluator.pooled_sweep` for k = 1..K ablated features.
+   - `skyline_sweep`: `shift.ablation.AblationEvaluator.pooled` for k = 1..K ablated features.
    Achieved FLOP/s = FLOPs of one run / its wall seconds (best of `--repeats`), and
    `fraction_of_limit` = that over the fp32 limit at the same thread count.
 
@@ -226,8 +226,8 @@ def main() -> None:
 
     def skyline():
         ev = AblationEvaluator(lm, saes, texts, probe, batch_size=args.docs)
-        for _ in ev.pooled_sweep([feature_set(ranked[:k]) for k in range(1, args.k + 1)]):
-            pass
+        for k in range(1, args.k + 1):
+            ev.pooled(feature_set(ranked[:k]))
 
     def ig(mode: str):
         cfg = EffectConfig(steps=args.ig_steps, ig_mode=mode)
