@@ -107,24 +107,9 @@ class AblationEvaluator:
             tracer.stop()
         return outs
 
-    @torch.no_grad()
     def pooled(self, features: FeatureSet | None = None) -> torch.Tensor:
         """[n_texts, d] mean-pooled probe-layer activations with `features` ablated."""
-        features = {k: v for k, v in (features or {}).items() if len(v)}
-        self._check(features)
-        layers = [self.lm.submodule(n).layer for n in features]
-        lowest = min(layers, default=self.probe_spec.layer)
-        n_skip = max(0, lowest) if self.prefix is not None else 0
-        out = []
-        it = range(len(self.batches))
-        for b in tqdm(it, desc="ablate", leave=False, disable=not self.progress):
-            batch = self.batches[b]
-            skipped = self.prefix[b][:n_skip] if n_skip else []
-            out.append(self._forward(batch, features, skipped))
-        pooled = torch.cat(out)
-        result = torch.empty_like(pooled)
-        result[self.order] = pooled
-        return result
+        return next(self.pooled_sweep([features or {}]))
 
     def pooled_sweep(
         self, feature_sets: Sequence[FeatureSet], chunk: int = 32
