@@ -47,7 +47,8 @@ def bench(methods, seeds, out, sae_eval, **shared):
 
     Writes bench.json, bench.md and bench.png (bar chart with std error bars) to --out after every
     run, so a bench stopped early keeps its table so far; every run's
-    own report lands in --out/<method>-seed<N>/.
+    own report lands in --out/<method>-seed<N>/. A rerun into the same --out (after a kill, or
+    with more seeds or methods) keeps the finished (method, seed) runs and does only the rest.
     """
     from shift.config import RunConfig
     from shift.pipeline import run_pipeline
@@ -64,9 +65,24 @@ def bench(methods, seeds, out, sae_eval, **shared):
         out
         or Path("runs") / f"bench-{shared.get('dataset', 'bib')}-{shared.get('preset', 'paper')}"
     )
-    runs: list[dict] = []
+    first = RunConfig.from_options(sae=chosen[0], **shared)
+    settings = {
+        "dataset": first.dataset,
+        "preset": first.preset,
+        "tilt": first.finetune.tilt,
+        "max_k": first.selection.max_k,
+    }
+    runs = finished_runs(out / "bench.json", settings)
+    done = {(r["variant"], r["seed"]) for r in runs}
+    if done:
+        click.echo(
+            f"{len(done)} finished (method, seed) runs read from {out / 'bench.json'}", err=True
+        )
+    table = summarize(runs)
     for seed in range(seeds):
         for v in chosen:
+            if (v, seed) in done:
+                continue
             cfg = RunConfig.from_options(
                 sae=v,
                 seed=seed,
@@ -81,9 +97,33 @@ def bench(methods, seeds, out, sae_eval, **shared):
             click.echo(f"seed {seed} {v}: k={result['k']}", err=True)
             # The table so far, after every run: a bench stopped early keeps what it measured.
             table = summarize(runs)
-            write_bench(out, runs, table, seeds)
+            write_bench(out, runs, table, seeds, settings)
     click.echo(markdown(table, seeds))
     click.echo(f"Written: {out / 'bench.md'}, {out / 'bench.png'}")
+
+
+def finished_runs(path: Path, settings: dict) -> list[dict]:
+    """The rows of the runs an earlier bench with the same settings wrote to `path` (none if it
+    does not exist)."""
+    import json
+
+    from ssae.errors import ToolkitError
+
+    if not path.exists():
+        return []
+    try:
+        previous = json.loads(path.read_text())
+        runs = previous["runs"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ToolkitError(
+            f"{path} is not a bench.json ({e}); delete it or choose another --out"
+        ) from e
+    if previous.get("settings") != settings:
+        raise ToolkitError(
+            f"{path} holds a bench with other settings ({previous.get('settings')}, now "
+            f"{settings}); choose another --out or delete it"
+        )
+    return runs
 
 
 def summarize(runs: list[dict]) -> list[dict]:
@@ -178,7 +218,7 @@ def markdown(table: list[dict], seeds: int) -> str:
     return note + "\n\n" + markdown_table(header, cells)
 
 
-def write_bench(out: Path, runs: list[dict], table: list[dict], seeds: int) -> None:
+def write_bench(out: Path, runs: list[dict], table: list[dict], seeds: int, settings: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -187,7 +227,9 @@ def write_bench(out: Path, runs: list[dict], table: list[dict], seeds: int) -> N
 
     from ssae.io import atomic_path, write_json, write_text
 
-    write_json(out / "bench.json", {"seeds": seeds, "table": table, "runs": runs})
+    write_json(
+        out / "bench.json", {"seeds": seeds, "settings": settings, "table": table, "runs": runs}
+    )
     write_text(out / "bench.md", "# shift bench\n\n" + markdown(table, seeds))
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(table)), 4))
     x = np.arange(len(table))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+from filelock import FileLock
 
 from ssae.errors import ConfigError, DataError
 from ssae.io import atomic_dir, atomic_path, shift_home, stable_hash
@@ -118,6 +119,18 @@ def dense_index_for(
     cached = cached_index(root / "index.faiss", DenseIndex.load, doc_ids)
     if cached is not None:
         return cached
+    # Runs sharing a cache (a bench beside a study) would each embed the whole corpus: the
+    # second waits for the first and loads its index.
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root) + ".lock", thread_local=False):
+        cached = cached_index(root / "index.faiss", DenseIndex.load, doc_ids)
+        if cached is None:
+            cached = _build(prepared, embedder, root, doc_ids, shard_size, ivf_min_docs)
+    return cached
+
+
+def _build(prepared, embedder, root: Path, doc_ids, shard_size: int, ivf_min_docs: int):
+    """Embed the corpus shard by shard (a killed build resumes from its shards) and index it."""
     shards = Path(str(root) + ".shards")
     texts = prepared.texts()
     parts = []

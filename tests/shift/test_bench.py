@@ -67,3 +67,34 @@ def test_interval_and_scr_match_their_definitions():
     assert "scr_prof" not in table["GSAE SHIFT"]
     md = markdown(list(table.values()), 4)
     assert f"{sum(scr) / 3:.2f}" in md and "SCR worst" in md
+
+
+def test_rerun_keeps_finished_runs_and_refuses_other_settings(tmp_path, monkeypatch, capsys):
+    """A bench rerun into the same --out runs only the (method, seed) pairs bench.json lacks."""
+    import json
+
+    import shift.pipeline
+    from shift.cli import main
+
+    calls = []
+
+    def fake_pipeline(cfg, quiet=True):
+        calls.append((cfg.sae, cfg.seed))
+        shifted = _row(f"{cfg.sae} SHIFT", cfg.seed, 0.5 + 0.1 * cfg.seed)
+        rows = [_row("Original", cfg.seed, 0.2), shifted, _row("Oracle", cfg.seed, 0.9)]
+        return {"k": 3, "rows": [{k: v for k, v in r.items() if k != "variant"} for r in rows]}
+
+    monkeypatch.setattr(shift.pipeline, "run_pipeline", fake_pipeline)
+    bench = ["bench", "--preset", "micro", "--out", str(tmp_path)]
+    main([*bench, "--saes", "gsae", "--seeds", "2"])
+    assert calls == [("gsae", 0), ("gsae", 1)]
+    calls.clear()
+    main([*bench, "--saes", "gsae,ssae", "--seeds", "3"])
+    assert calls == [("ssae", 0), ("ssae", 1), ("gsae", 2), ("ssae", 2)]
+    table = {r["method"]: r for r in json.loads((tmp_path / "bench.json").read_text())["table"]}
+    assert table["gsae SHIFT"]["n"] == 3
+    assert table["gsae SHIFT"]["worst_group_acc"] == pytest.approx(0.6)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main([*bench, "--saes", "gsae", "--max-k", "7"])
+    assert exit_.value.code == 1 and "other settings" in capsys.readouterr().err

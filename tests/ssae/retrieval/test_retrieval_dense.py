@@ -89,3 +89,47 @@ def test_embedder_is_mean_pooled_and_normalised():
             np.testing.assert_allclose(vec, (h / h.norm()).numpy(), atol=1e-5)
     fast = Embedder("minilm", dtype="auto").embed(texts, progress=False)
     assert np.min(np.sum(fast * got, axis=1)) > 0.99  # bf16 on CPUs that have it
+
+
+def test_concurrent_builds_embed_the_corpus_once(tmp_path):
+    """Two runs sharing a cache that need the same index: one embeds, the other loads it."""
+    import threading
+    import time
+
+    from ssae.retrieval.dense import dense_index_for
+
+    class Prepared:
+        key = "corpus-key"
+        docs = [f"document {i}" for i in range(40)]
+
+        def __len__(self):
+            return len(self.docs)
+
+        def doc_id(self, k):
+            return f"d{k}"
+
+        def texts(self):
+            return list(self.docs)
+
+    class SlowEmbedder:
+        key = "embedder-key"
+        calls = 0
+
+        def embed(self, texts):
+            SlowEmbedder.calls += 1
+            time.sleep(0.5)  # long enough for the other thread to arrive while this one embeds
+            v = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    results = []
+
+    def build():
+        results.append(dense_index_for(Prepared(), SlowEmbedder(), cache_dir=tmp_path))
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert SlowEmbedder.calls == 1
+    assert [len(r) for r in results] == [40, 40]
