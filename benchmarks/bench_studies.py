@@ -8,6 +8,8 @@ would) and condenses the reports into one table:
   training seeds, and the selection's size and subdomain share;
 - tail: logit-lens coverage per token-frequency bucket and planted-concept recall per model
   (GSAE, full-corpus baseline, SSAE, TERM-SSAE, boost);
+- pareto: per curve (full-corpus baseline, dense SSAE) and split, the area under the per-seed
+  curves (mean and std) and under the best-on-validation curve, absolute and relative to the GSAE;
 - term: the ERM / TERM summaries (error mean and max, L0, PCA components, entropy);
 - per study: wall seconds of the command (from a clean study cache when SHIFT_HOME starts
   without study stages) and the load average around it (the machine is shared).
@@ -81,6 +83,18 @@ def condense(report: dict) -> dict:
         }
         first = next(iter(report["models"].values()))
         out["concept_corpus_docs"] = {c: v["corpus_docs"] for c, v in first["concepts"].items()}
+    elif report["study"] == "pareto":
+        out["gsae"] = {sp: report["gsae"][sp] for sp in ("test", "ood") if sp in report["gsae"]}
+        out["curves"] = {
+            label: {
+                split: {
+                    k: a[k]
+                    for k in ("l0_range", "mean", "std", "best_on_val", "best_on_val_relative")
+                }
+                for split, a in curve.items()
+            }
+            for label, curve in report["curves"].items()
+        }
     elif report["study"] == "term":
         keys = ("mean_error", "max_error", "l0", "pca_components_90", "mean_entropy")
         out["objective"] = {
@@ -122,6 +136,27 @@ def markdown(summary: dict) -> str:
             for label, m in r["models"].items():
                 cov = " | ".join(f"{c:.2f}" for c in m["coverage"])
                 lines.append(f"| {label} | {cov} | {m['concept_recall']:.2f} |")
+        elif s["study"] == "pareto":
+            lines += ["", f"## pareto ({s['domain']})", ""]
+            lines += [
+                "AUC = mean spliced perplexity over the split's L0 range (lower is better); "
+                "relative = divided by the GSAE's spliced perplexity. GSAE: "
+                + ", ".join(
+                    f"{sp} L0 {g['l0']:.1f} ppl {g['ppl_spliced']:.3f}"
+                    for sp, g in r["gsae"].items()
+                ),
+                "",
+                "| curve | split | L0 range | AUC per seed mean ± std | best on val | relative |",
+                "|---|---|---|---|---|---|",
+            ]
+            for label, curve in r["curves"].items():
+                for split, a in curve.items():
+                    lo, hi = a["l0_range"]
+                    lines.append(
+                        f"| {label} | {split} | {lo:.1f}..{hi:.1f} | {a['mean']:.3f} ± "
+                        f"{a['std']:.3f} | {a['best_on_val']:.3f} | "
+                        f"{a['best_on_val_relative']:.3f} |"
+                    )
         elif s["study"] == "term":
             lines += ["", f"## term ({s['domain']})", ""]
             lines += ["| run | mean error | max error | L0 | PCA 90% | entropy |"]
@@ -137,7 +172,10 @@ def markdown(summary: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--studies", default="tail:physics,data-selection:physics,term:tinystories")
+    ap.add_argument(
+        "--studies",
+        default="tail:physics,data-selection:physics,pareto:physics,term:tinystories",
+    )
     ap.add_argument("--collect", nargs="*", type=Path, help="report folders already written")
     ap.add_argument(
         "--timings",

@@ -163,8 +163,6 @@ class StudyPreset:
     """Features of the boost SAE's residual dictionary."""
     scratch_width: int = 4096
     """Width of the SAEs trained from scratch in the TinyStories TERM study."""
-    scratch_l1: float = 1.0
-    """L1 of the ERM SAE trained from scratch (TERM runs hold its L0 with adaptive L1)."""
     lens_k: int = 10
     """Logit-lens tokens per feature for tail coverage (paper: top 10)."""
     recall_f1: float = 0.5

@@ -35,7 +35,7 @@ class RunSpec:
     method: str
     """Selection method of the training data (`train` for scratch runs)."""
     l1_factor: float = 1.0
-    """L1 as a multiple of the general SAE's (scratch: of the study's scratch_l1)."""
+    """L1 as a multiple of the general SAE's (scratch: of the preset's [gsae] L1)."""
     seed: int = 0
     tilt: float = 0.0
     target_l0: float | None = None
@@ -200,8 +200,12 @@ def _config(ctx: StudyContext, spec: RunSpec):
     if spec.kind == "boost":
         return TrainConfig(l1=spec.l1_factor * ctx.gsae_l1(), dict_size=study.boost_width, **common)
     n_tokens = ctx.data.tokens("train").n_tokens
+    # From scratch with the preset's own recipe for general SAEs (in a built-in world, the one
+    # calibrated for sparse, faithful SAEs), so the ERM baseline is a SAE of the usual kind.
+    recipe = ctx.preset.gsae
     return TrainConfig(
-        l1=spec.l1_factor * study.scratch_l1,
+        l1=spec.l1_factor * recipe.l1,
+        lr=recipe.lr,
         dict_size=study.scratch_width,
         **(common | {"n_tokens": n_tokens}),
     )
