@@ -15,7 +15,7 @@ would) and condenses the reports into one table:
   without study stages) and the load average around it (the machine is shared).
 
 Writes benchmarks/results/studies_<preset>.json and .md, and copies each study's own
-`<study>.json` / `<study>.md` to benchmarks/results/studies_<preset>/.
+`<study>.json`, `<study>.md` and figures to benchmarks/results/studies_<preset>/<study>-<domain>/.
 
     SHIFT_HOME=... .venv/bin/python benchmarks/bench_studies.py --preset tiny \
         --studies tail:physics,data-selection:physics,term:tinystories
@@ -200,13 +200,15 @@ def main() -> None:
             timing[out] = run_study(study, domain, args.preset, out)
             folders.append(out)
     copies = RESULTS / f"studies_{args.preset}"
-    copies.mkdir(parents=True, exist_ok=True)
     studies = []
     for folder in folders:
         report_file = next(folder.glob("*.json"))
         report = json.loads(report_file.read_text())
-        for f in (report_file, report_file.with_suffix(".md")):
-            shutil.copyfile(f, copies / f"{report['study']}-{report['domain']}{f.suffix}")
+        # The report with its figures, so the Markdown's image links work where it is copied.
+        dest = copies / f"{report['study']}-{report['domain']}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in [report_file, report_file.with_suffix(".md"), *folder.glob("*.png")]:
+            shutil.copyfile(f, dest / f.name)
         t = timing.get(folder, {"wall_s": report["total_s"], "load_before": None})
         studies.append(
             {"study": report["study"], "domain": report["domain"], **t, "figures": condense(report)}

@@ -99,6 +99,7 @@ class StageRunner:
     after_crash: bool = False
     """Set when a run that used this cache was killed; finished stages are then fully hashed."""
     _forced: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
+    _timed: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
     _session: FileLock | None = field(default=None, init=False, repr=False)
 
     def run(self, name: str, inputs: dict[str, Any], fn: Callable[[Path], dict | None]) -> Stage:
@@ -114,9 +115,14 @@ class StageRunner:
                 if problem is None:
                     info = json.loads((d / MARKER).read_text())
                     # Report what the stage cost when it was computed; `cached` says it was reused.
-                    self.timings[name] = info.get("seconds", 0.0)
+                    # A name run for several inputs (a study's SAEs) adds up, each input once.
+                    if (name, key) not in self._timed:
+                        self._timed.add((name, key))
+                        self.timings[name] = self.timings.get(name, 0.0) + info.get("seconds", 0.0)
                     if "peak_rss_mib" in info:
-                        self.peak_rss_mib[name] = info["peak_rss_mib"]
+                        self.peak_rss_mib[name] = max(
+                            self.peak_rss_mib.get(name, 0.0), info["peak_rss_mib"]
+                        )
                     self.cached.append(name)
                     self._say(f"[{name}] cached ({d})")
                     return Stage(name, key, d, cached=True)
@@ -130,6 +136,7 @@ class StageRunner:
                 self._build_in_place(name, d, inputs, fn)
             if forced:
                 self._forced.add((name, key))  # once per run, however often the stage is asked for
+            self._timed.add((name, key))
         return Stage(name, key, d, cached=False)
 
     # ----------------------------------------------------------------------------------------
@@ -162,7 +169,8 @@ class StageRunner:
         self.timings[name] = self.timings.get(name, 0.0) + seconds
         memory = {}
         if peak:
-            memory["peak_rss_mib"] = self.peak_rss_mib[name] = round(peak[0], 1)
+            memory["peak_rss_mib"] = round(peak[0], 1)
+            self.peak_rss_mib[name] = max(self.peak_rss_mib.get(name, 0.0), memory["peak_rss_mib"])
         _remove_scratch(d)
         files = build_manifest(d)
         write_json(

@@ -94,6 +94,7 @@ def _data_selection(r: dict, out: Path) -> tuple[list[str], list[Path]]:
             f"Best-on-validation Pareto fronts ({s})",
             "L0",
             "spliced perplexity",
+            logy=True,  # a sweep's sparsest point can be 10-100x worse than the rest
             markers=True,
             span=tuple(m["auc"][s]["l0_range"]),
             points={"GSAE": (g["l0"], g["ppl_spliced"])},
@@ -146,6 +147,7 @@ def _pareto(r: dict, out: Path) -> tuple[list[str], list[Path]]:
                 f"Spliced perplexity against L0 ({s})",
                 "L0",
                 "perplexity / GSAE's" if rel else "spliced perplexity",
+                logy=True,
                 markers=True,
                 span=tuple(next(iter(curves.values()))[s]["l0_range"]),
                 points={"GSAE": (g["l0"], 1.0 if rel else g["ppl_spliced"])},

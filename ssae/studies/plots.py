@@ -72,7 +72,8 @@ def bars(
 ) -> None:
     """Grouped bars: one group per entry of `groups`, one bar per label (None draws nothing)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.5 * len(groups) * max(1, len(series))), 4.0))
+    bars_in_all = len(groups) * max(1, len(series))
+    fig, ax = plt.subplots(figsize=(min(12.0, max(6.4, 0.25 * bars_in_all)), 4.0))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(groups))
     for i, (label, values) in enumerate(series.items()):

@@ -333,3 +333,25 @@ def test_stage_lock_waits_for_the_holder_then_reuses(tmp_path):
     lock.release()
     assert done.wait(30)
     t.join()
+
+
+def test_times_of_one_stage_name_add_up_whether_computed_or_cached(tmp_path):
+    """A stage name run for several inputs (a study's SAEs) reports the sum of their times."""
+    import time
+
+    def slow(d):
+        time.sleep(0.2)
+        (d / "out.txt").write_text("x")
+
+    first = StageRunner(root=tmp_path, quiet=True)
+    for x in range(3):
+        first.run("s", {"x": x}, slow)
+    assert first.timings["s"] >= 0.6
+    computed = first.timings["s"]
+    first.run("s", {"x": 0}, slow)  # asked for again: counted once
+    assert first.timings["s"] == computed
+    again = StageRunner(root=tmp_path, quiet=True)
+    for x in (0, 1, 2, 1):
+        again.run("s", {"x": x}, slow)
+    assert again.cached == ["s"] * 4
+    assert again.timings["s"] == pytest.approx(first.timings["s"], abs=0.01)
