@@ -89,7 +89,8 @@ class StageRunner:
     verify: bool = False
     """Hash every artifact of a finished stage before reusing it, not only check its size."""
     timings: dict[str, float] = field(default_factory=dict)
-    """Seconds each stage took when it was computed (in this run or the one that cached it)."""
+    """Seconds each stage took when it was computed (in this run or the one that cached it),
+    summed over the distinct inputs a stage name was run for."""
     peak_rss_mib: dict[str, float] = field(default_factory=dict)
     """Peak resident memory of the process while each stage was computed (`peak_rss`)."""
     cached: list[str] = field(default_factory=list)
