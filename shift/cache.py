@@ -114,16 +114,8 @@ class StageRunner:
             if (d / MARKER).exists() and not forced:
                 problem = self._problem(d)
                 if problem is None:
-                    info = json.loads((d / MARKER).read_text())
                     # Report what the stage cost when it was computed; `cached` says it was reused.
-                    # A name run for several inputs (a study's SAEs) adds up, each input once.
-                    if (name, key) not in self._timed:
-                        self._timed.add((name, key))
-                        self.timings[name] = self.timings.get(name, 0.0) + info.get("seconds", 0.0)
-                    if "peak_rss_mib" in info:
-                        self.peak_rss_mib[name] = max(
-                            self.peak_rss_mib.get(name, 0.0), info["peak_rss_mib"]
-                        )
+                    self._account(name, key, d)
                     self.cached.append(name)
                     self._say(f"[{name}] cached ({d})")
                     return Stage(name, key, d, cached=True)
@@ -137,8 +129,19 @@ class StageRunner:
                 self._build_in_place(name, d, inputs, fn)
             if forced:
                 self._forced.add((name, key))  # once per run, however often the stage is asked for
-            self._timed.add((name, key))
+            self._account(name, key, d)
         return Stage(name, key, d, cached=False)
+
+    def _account(self, name: str, key: str, d: Path) -> None:
+        """Add a finished stage's recorded seconds and peak memory to this run's figures. A name
+        run for several inputs (a study's SAEs) adds up, each input once however often asked."""
+        if (name, key) in self._timed:
+            return
+        self._timed.add((name, key))
+        info = json.loads((d / MARKER).read_text())
+        self.timings[name] = self.timings.get(name, 0.0) + info.get("seconds", 0.0)
+        if "peak_rss_mib" in info:
+            self.peak_rss_mib[name] = max(self.peak_rss_mib.get(name, 0.0), info["peak_rss_mib"])
 
     # ----------------------------------------------------------------------------------------
     # building
@@ -167,11 +170,7 @@ class StageRunner:
         with peak_rss() as peak:
             summary = fn(d) or {}
         seconds = time.perf_counter() - t0
-        self.timings[name] = self.timings.get(name, 0.0) + seconds
-        memory = {}
-        if peak:
-            memory["peak_rss_mib"] = round(peak[0], 1)
-            self.peak_rss_mib[name] = max(self.peak_rss_mib.get(name, 0.0), memory["peak_rss_mib"])
+        memory = {"peak_rss_mib": round(peak[0], 1)} if peak else {}
         _remove_scratch(d)
         files = build_manifest(d)
         write_json(
