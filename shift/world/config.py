@@ -189,22 +189,25 @@ PRESETS: dict[str, WorldConfig] = {
     "micro": WorldConfig(
         preset="micro",
         corpus=CorpusConfig(n_docs=3000, n_heldout=300, heldout_min_per_topic=20),
-        # A 64-wide LM trained on 3k documents carries gender more faintly than tiny's, so the
-        # micro biographies state profession less (no more than one duty sentence) and gender
-        # more (pronoun subjects only, more personal sentences). Even so, whether its Original
-        # probe leans on gender varies between LM builds (shift/world/CALIBRATION.md): the
-        # tests do not rely on it.
+        # A 64-wide LM on 3k documents, read through 64-token texts, carries gender more faintly
+        # than tiny's. Calibrated on the Original and Oracle rows only (shift/world/
+        # CALIBRATION.md): the first 64 tokens of a micro biography carry no duty sentence, no
+        # profession-specific degree and no title word (profession is left to fields, employers
+        # and themes), gender is in every subject, and the LM trains 4 epochs. With 2 epochs
+        # the same biographies gave an Original that reads profession (gender 62, profession 70).
         bib=BibConfig(
             total_per_split=(6_000, 1_500, 1_500),
             min_group=(40, 40, 40),
-            duty_sentences=(0, 1),
+            duty_sentences=(0, 0),
             personal_sentences=(2, 3),
             pronoun_prob=1.0,
+            generic_degree_prob=1.0,
+            title_word_prob=0.0,
         ),
         model=ModelConfig(
             vocab_size=1024, hidden_size=64, num_heads=4, intermediate_size=256, ctx_len=64
         ),
-        train=TrainConfig(epochs=2.0, batch_size=16, lr=5e-3),
+        train=TrainConfig(epochs=4.0, batch_size=16, lr=5e-3),
     ),
 }
 

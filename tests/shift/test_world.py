@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -12,10 +14,10 @@ import torch
 from safetensors.torch import load_file
 
 from shift.world import WorldConfig, ensure_world, get_config
-from shift.world.bios import split_sizes
+from shift.world.bios import make_bio, split_sizes
 from shift.world.config import CorpusConfig, ModelConfig, TrainConfig
 from shift.world.corpus import topic_fractions
-from shift.world.professions import BIB_PROFESSIONS, PROFESSION_ID
+from shift.world.professions import BIB_PROFESSIONS, PROFESSION_BY_NAME, PROFESSION_ID
 from ssae.errors import ToolkitError
 
 
@@ -127,9 +129,15 @@ def test_bib_profession_and_gender_are_learnable(micro_world):
     for label in ("profession", "gender"):
         clf = LogisticRegression(max_iter=2000).fit(vec.transform(tr.hard_text), tr[label])
         assert clf.score(vec.transform(te.hard_text), te[label]) > 0.85, label
-    # hard_text drops the first sentence, so the title word is not in every biography.
-    nurse_text = te[te.profession == pair[1]].hard_text
-    assert 0 < nurse_text.str.contains(r"\bnurse\b").mean() < 0.6
+    # hard_text drops the first sentence, so the title word is in a biography only when it
+    # reappears later: never in the micro world's (calibrated without it), now and then in tiny's.
+    assert not te[te.profession == pair[1]].hard_text.str.contains(r"\bnurse\b").any()
+    nurse = PROFESSION_BY_NAME["nurse"]
+    rng = random.Random(0)
+    bios = [make_bio(rng, nurse, 1, get_config("tiny").bib, 0.0) for _ in range(400)]
+    title = re.compile(r"\bnurse\b")
+    assert all(title.search(b.text.removesuffix(b.hard_text)) for b in bios)
+    assert 0.05 < sum(bool(title.search(b.hard_text)) for b in bios) / len(bios) < 0.6
 
 
 def test_corpus_topic_fractions_match_config(micro_world):
