@@ -98,6 +98,8 @@ def bench(methods, seeds, out, sae_eval, **shared):
             # The table so far, after every run: a bench stopped early keeps what it measured.
             table = summarize(runs)
             write_bench(out, runs, table, seeds, settings)
+    # Also when nothing was left to run (a finished or merged bench.json): the files match it.
+    write_bench(out, runs, table, seeds, settings)
     click.echo(markdown(table, seeds))
     click.echo(f"Written: {out / 'bench.md'}, {out / 'bench.png'}")
 

@@ -94,6 +94,17 @@ def test_rerun_keeps_finished_runs_and_refuses_other_settings(tmp_path, monkeypa
     table = {r["method"]: r for r in json.loads((tmp_path / "bench.json").read_text())["table"]}
     assert table["gsae SHIFT"]["n"] == 3
     assert table["gsae SHIFT"]["worst_group_acc"] == pytest.approx(0.6)
+    # Runs merged in from another --out (two benches on two cores): a rerun with nothing left to
+    # run rewrites the table and its Markdown from bench.json.
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    saved["runs"] += [r | {"seed": 3} for r in saved["runs"] if r["seed"] == 2]
+    (tmp_path / "bench.json").write_text(json.dumps(saved))
+    calls.clear()
+    main([*bench, "--saes", "gsae,ssae", "--seeds", "4"])
+    assert calls == []
+    table = {r["method"]: r for r in json.loads((tmp_path / "bench.json").read_text())["table"]}
+    assert table["ssae SHIFT"]["n"] == 4
+    assert "| 4 |" in (tmp_path / "bench.md").read_text()
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
         main([*bench, "--saes", "gsae", "--max-k", "7"])
