@@ -54,67 +54,103 @@ def evaluate_saes(
     skips the 1 + 2 x n_saes forward passes per batch of the CE metrics. With `out`, the result is
     also written there as JSON (atomically).
     """
-    saes = saes.with_specs(lm)
-    saes.to(lm.device)
-    specs = saes.specs
-    acc = {n: _Acc(saes[n].dict_size, saes[n].activation_dim) for n in saes}
-    ce = {"clean": _Mean()} | {f"{kind}:{n}": _Mean() for n in saes for kind in ("sae", "zero")}
+    result = evaluate_sae_sets(
+        lm, {"saes": saes}, tokens, batch_docs, max_tokens, spliced, progress
+    )["saes"]
+    if out is not None:
+        write_json(out, result)
+    return result
+
+
+@torch.no_grad()
+def evaluate_sae_sets(
+    lm: LoadedModel,
+    sets: dict[str, SAESet],
+    tokens: TokenDataset,
+    batch_docs: int = 16,
+    max_tokens: int | None = None,
+    spliced: bool = True,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """`evaluate_saes` of several SAE sets (say an SSAE and its general parent) on the same
+    tokens, one result per set. What does not depend on the dictionaries is computed once: the
+    activations and clean logits (one pass per batch) and the zero-ablation CE of each submodule,
+    so two sets of n SAEs cost 1 + n + 2n forward passes per batch instead of 2 (1 + 2n)."""
+    sets = {k: s.with_specs(lm) for k, s in sets.items()}
+    specs_by_name = {spec.name: spec for s in sets.values() for spec in s.specs}
+    specs = list(specs_by_name.values())
+    for s in sets.values():
+        s.to(lm.device)
+    acc = {k: {n: _Acc(s[n].dict_size, s[n].activation_dim) for n in s} for k, s in sets.items()}
+    sae_ce = {k: {n: _Mean() for n in s} for k, s in sets.items()}
+    clean_ce, zero_ce = _Mean(), {n: _Mean() for n in specs_by_name}
+    n_saes = sum(len(s) for s in sets.values())
     n_docs = _n_docs(tokens, max_tokens)
-    bar = tqdm(total=n_docs, disable=not progress, desc=f"sae eval ({len(saes)} SAEs)", unit="doc")
+    bar = tqdm(total=n_docs, disable=not progress, desc=f"sae eval ({n_saes} SAEs)", unit="doc")
     with bar:
         for batch in _doc_batches(lm, tokens, batch_docs, max_tokens):
             keep = batch["attention_mask"].bool()
             if spliced:
                 acts, clean_logits = read_activations_and_logits(lm, specs, batch)
-                _add_ce(ce["clean"], clean_logits, batch)
+                _add_ce(clean_ce, clean_logits, batch)
+                for n in zero_ce:
+                    _add_ce(
+                        zero_ce[n], run_with_edits(lm, batch, {n: torch.zeros_like}, specs), batch
+                    )
             else:
                 acts = read_activations(lm, specs, batch)
-            for n in saes:
-                x = acts[n][keep]
-                f = saes[n].encode(x)
-                acc[n].add(x, f, saes[n].decode(f))
-            if spliced:
-                for n in saes:
-                    ae = saes[n]
-                    for kind, edit in (("sae", ae.forward), ("zero", torch.zeros_like)):
-                        logits = run_with_edits(lm, batch, {n: edit}, specs)
-                        _add_ce(ce[f"{kind}:{n}"], logits, batch)
+            for k, s in sets.items():
+                for n in s:
+                    x = acts[n][keep]
+                    f = s[n].encode(x)
+                    acc[k][n].add(x, f, s[n].decode(f))
+                    if spliced:
+                        _add_ce(
+                            sae_ce[k][n], run_with_edits(lm, batch, {n: s[n].forward}, specs), batch
+                        )
             bar.update(batch["input_ids"].shape[0])
-            bar.set_postfix(tokens=acc[saes.names[0]].n, refresh=False)
+    return {
+        k: _set_result(
+            lm, tokens, n_docs, acc[k], sae_ce[k] if spliced else None, clean_ce, zero_ce
+        )
+        for k in sets
+    }
+
+
+def _set_result(lm, tokens, n_docs, acc, sae_ce, clean_ce, zero_ce) -> dict:
+    first = next(iter(acc.values()))
     result: dict = {
         "model": lm.name,
         "dataset": tokens.source,
         "n_docs": n_docs,
-        "n_tokens": acc[saes.names[0]].n,
+        "n_tokens": first.n,
         "submodules": {},
     }
-    if spliced:
-        clean = ce["clean"].value
+    if sae_ce is not None:
+        clean = clean_ce.value
         result["clean_ce"] = clean
         result["clean_ppl"] = _exp(clean)
-        result["n_ce_positions"] = ce["clean"].n
-    for n in saes:
-        row = acc[n].result()
-        if spliced:
-            sae_ce, zero_ce = ce[f"sae:{n}"].value, ce[f"zero:{n}"].value
+        result["n_ce_positions"] = clean_ce.n
+    for n, a in acc.items():
+        row = a.result()
+        if sae_ce is not None:
+            spliced_ce, zero = sae_ce[n].value, zero_ce[n].value
             row |= {
-                "ce_spliced": sae_ce,
-                "ppl_spliced": _exp(sae_ce),
-                "ce_delta": sae_ce - clean,
-                "ce_zero": zero_ce,
-                "ppl_zero": _exp(zero_ce),
-                "ce_loss_recovered": (zero_ce - sae_ce) / (zero_ce - clean)
-                if abs(zero_ce - clean) > 1e-12
+                "ce_spliced": spliced_ce,
+                "ppl_spliced": _exp(spliced_ce),
+                "ce_delta": spliced_ce - clean,
+                "ce_zero": zero,
+                "ppl_zero": _exp(zero),
+                "ce_loss_recovered": (zero - spliced_ce) / (zero - clean)
+                if abs(zero - clean) > 1e-12
                 else None,
             }
         result["submodules"][n] = row
-    keys = ("l0", "fvu", "dead_fraction") + (("ce_delta", "ce_loss_recovered") if spliced else ())
+    keys = ("l0", "fvu", "dead_fraction") + (("ce_delta", "ce_loss_recovered") if sae_ce else ())
     result["mean"] = {
         k: _mean([r[k] for r in result["submodules"].values() if r.get(k) is not None])
         for k in keys
     }
-    if out is not None:
-        write_json(out, result)
     return result
 
 

@@ -12,7 +12,7 @@ from ssae.io import write_json
 
 
 def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> dict:
-    from ssae.evaluate import evaluate_saes
+    from ssae.evaluate import evaluate_sae_sets
     from ssae.tokens import TokenDataset
 
     compare = dicts.general if dicts.general != dicts.edited else None
@@ -30,9 +30,10 @@ def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> dict:
             ctx_len=ctx.preset.ctx_len,
             source="bib test (balanced)",
         )
-        result = {"saes": evaluate_saes(ctx.lm, dicts.edited.load(ctx), tokens)}
+        sets = {"saes": dicts.edited.load(ctx)}
         if compare is not None:
-            result["gsae"] = evaluate_saes(ctx.lm, compare.load(ctx), tokens)
+            sets["gsae"] = compare.load(ctx)
+        result = evaluate_sae_sets(ctx.lm, sets, tokens)
         write_json(d / "eval.json", result)
         return {}
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from ssae.evaluate import evaluate_saes
+from ssae.evaluate import evaluate_sae_sets, evaluate_saes
 from ssae.sae_set import SAESet
 from ssae.tokens import TokenDataset
 
@@ -123,6 +123,22 @@ def test_identity_dictionaries_are_lossless(tiny_lm, make_tokens):
         assert row["fvu"] == pytest.approx(0.0, abs=1e-12)
         assert row["ce_spliced"] == pytest.approx(result["clean_ce"], abs=1e-5)
         assert row["ce_loss_recovered"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_sets_evaluated_together_match_each_alone(tiny_lm, saes, make_tokens):
+    """Sharing the clean and zero-ablation passes between sets changes no figure; a set over
+    fewer submodules than the other gets only its own rows."""
+    tokens = make_tokens(5, 9, seed=11)
+    other = SAESet.new(tiny_lm, 24, seed=2).subset(saes.names[:2])
+    both = evaluate_sae_sets(tiny_lm, {"a": saes, "b": other}, tokens, batch_docs=2, progress=False)
+    for key, s in (("a", saes), ("b", other)):
+        alone = evaluate_saes(tiny_lm, s, tokens, batch_docs=2, progress=False)
+        assert list(both[key]["submodules"]) == s.names
+        assert both[key]["clean_ce"] == pytest.approx(alone["clean_ce"], rel=1e-6)
+        for n in s:
+            for k in ("l0", "fvu", "dead", "ce_spliced", "ce_zero", "ce_loss_recovered"):
+                got, want = both[key]["submodules"][n][k], alone["submodules"][n][k]
+                assert got == pytest.approx(want, rel=1e-5), (key, n, k)
 
 
 def test_max_tokens_and_no_ce(tiny_lm, saes, make_tokens):
