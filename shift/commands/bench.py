@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -15,6 +16,16 @@ METRICS = ("worst_group_acc", "profession_acc", "gender_acc")
 DEFAULT_METHODS = "gsae,ssae,comp-gsae,comp-ssae,gendered-words,saebench"
 SHARED = ("dataset", "preset", "tilt", "max_k", "device")
 """`shift run` options a bench passes to every run."""
+SOURCES = ("model", "bib_path", "saes", "corpus", "professions")
+"""`shift run`'s overrides of the preset's sources, also passed to every run; `--saes` names the
+bench's methods, so the dictionary folder is `--sae-folder` here."""
+
+
+def _bench_options():
+    return run_options(*SHARED) + tuple(
+        dataclasses.replace(o, flags=("--sae-folder",)) if o.name == "saes" else o
+        for o in run_options(*SOURCES)
+    )
 
 
 @click.command("bench")
@@ -41,7 +52,7 @@ SHARED = ("dataset", "preset", "tilt", "max_k", "device")
     show_default=True,
     help="Also evaluate every run's SAEs (L0, FVU, spliced CE); slow.",
 )
-@options(run_options(*SHARED))
+@options(_bench_options())
 def bench(methods, seeds, out, sae_eval, **shared):
     """Compare methods: worst-group, profession and gender accuracy over seeds.
 
@@ -60,7 +71,7 @@ def bench(methods, seeds, out, sae_eval, **shared):
         raise ToolkitError(f"unknown SAE variant(s) {bad}; choose from {', '.join(CHOICES)}")
     if seeds < 1:
         raise ToolkitError("--seeds must be >= 1")
-    shared = given(shared, run_options(*SHARED))
+    shared = given(shared, _bench_options())
     out = (
         out
         or Path("runs") / f"bench-{shared.get('dataset', 'bib')}-{shared.get('preset', 'paper')}"
@@ -71,6 +82,8 @@ def bench(methods, seeds, out, sae_eval, **shared):
         "preset": first.preset,
         "tilt": first.finetune.tilt,
         "max_k": first.selection.max_k,
+        # Only when given, so that benches written before these options existed still resume.
+        **{k: str(v) for k, v in shared.items() if k in SOURCES},
     }
     runs = finished_runs(out / "bench.json", settings)
     done = {(r["variant"], r["seed"]) for r in runs}

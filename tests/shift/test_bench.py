@@ -109,3 +109,33 @@ def test_rerun_keeps_finished_runs_and_refuses_other_settings(tmp_path, monkeypa
     with pytest.raises(SystemExit) as exit_:
         main([*bench, "--saes", "gsae", "--max-k", "7"])
     assert exit_.value.code == 1 and "other settings" in capsys.readouterr().err
+
+
+def test_sources_reach_every_run_and_belong_to_the_settings(tmp_path, monkeypatch, capsys):
+    """`--sae-folder` and `--professions` are passed to each run (a bench of one's own
+    dictionaries, or another profession pair) and recorded, so a rerun without them is refused."""
+    import json
+
+    import shift.pipeline
+    from shift.cli import main
+
+    seen = []
+
+    def fake_pipeline(cfg, quiet=True):
+        seen.append((cfg.sources.saes, cfg.sources.professions))
+        rows = [_row("Original", cfg.seed, 0.2), _row("Oracle", cfg.seed, 0.9)]
+        return {"k": 3, "rows": [{k: v for k, v in r.items() if k != "variant"} for r in rows]}
+
+    monkeypatch.setattr(shift.pipeline, "run_pipeline", fake_pipeline)
+    folder = tmp_path / "dictionaries"
+    folder.mkdir()
+    out = tmp_path / "bench"
+    bench = ["bench", "--preset", "micro", "--out", str(out), "--saes", "gsae", "--seeds", "2"]
+    main([*bench, "--sae-folder", str(folder), "--professions", "surgeon,psychologist"])
+    assert seen == [(str(folder), "surgeon,psychologist")] * 2
+    settings = json.loads((out / "bench.json").read_text())["settings"]
+    assert settings["saes"] == str(folder) and settings["professions"] == "surgeon,psychologist"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(bench)
+    assert exit_.value.code == 1 and "other settings" in capsys.readouterr().err
