@@ -19,13 +19,11 @@ SHARED = ("dataset", "preset", "tilt", "max_k", "device")
 SOURCES = ("model", "bib_path", "saes", "corpus", "professions")
 """`shift run`'s overrides of the preset's sources, also passed to every run; `--saes` names the
 bench's methods, so the dictionary folder is `--sae-folder` here."""
-
-
-def _bench_options():
-    return run_options(*SHARED) + tuple(
-        dataclasses.replace(o, flags=("--sae-folder",)) if o.name == "saes" else o
-        for o in run_options(*SOURCES)
-    )
+BENCH_OPTIONS = run_options(*SHARED) + tuple(
+    dataclasses.replace(o, flags=("--sae-folder",)) if o.name == "saes" else o
+    for o in run_options(*SOURCES)
+)
+"""The `shift run` options of a bench, generated once."""
 
 
 @click.command("bench")
@@ -52,7 +50,7 @@ def _bench_options():
     show_default=True,
     help="Also evaluate every run's SAEs (L0, FVU, spliced CE); slow.",
 )
-@options(_bench_options())
+@options(BENCH_OPTIONS)
 def bench(methods, seeds, out, sae_eval, **shared):
     """Compare methods: worst-group, profession and gender accuracy over seeds.
 
@@ -71,7 +69,7 @@ def bench(methods, seeds, out, sae_eval, **shared):
         raise ToolkitError(f"unknown SAE variant(s) {bad}; choose from {', '.join(CHOICES)}")
     if seeds < 1:
         raise ToolkitError("--seeds must be >= 1")
-    shared = given(shared, _bench_options())
+    shared = given(shared, BENCH_OPTIONS)
     out = (
         out
         or Path("runs") / f"bench-{shared.get('dataset', 'bib')}-{shared.get('preset', 'paper')}"
