@@ -22,6 +22,7 @@ CALIBRATION.md records the targets, what was varied and the values tried.
     python benchmarks/calibrate_world.py world v3 '{"train": {"epochs": 1.5}}'
     python benchmarks/calibrate_world.py bib v3 v3-duty13 '{"duty_sentences": [1, 3]}'
     python benchmarks/calibrate_world.py gsae v3 --l1 3 --tokens 300000
+    python benchmarks/calibrate_world.py evaluate v3 $SHIFT_HOME/stages/gsae/<key>/run
 """
 
 from __future__ import annotations
@@ -220,6 +221,30 @@ def bib(base, name, overrides):
     )
 
 
+def _sae_metrics(lm, paths, saes) -> dict:
+    """L0, FVU, spliced-CE increase and dead fraction per submodule on the balanced test
+    biographies and on 400 held-out corpus documents."""
+    from shift.data.bib import load_bib
+    from ssae.evaluate import evaluate_saes
+    from ssae.tokens import TokenDataset
+
+    test = load_bib(str(paths.bib), PAIRS[0], splits=("test",))["test"]
+    held = [json.loads(line)["text"] for line in open(paths.heldout)]
+    sets = {
+        "bib_test": test.select(test.balanced),
+        "heldout": held[:400],
+    }
+    res = {}
+    for key, texts in sets.items():
+        ds = TokenDataset.from_texts(texts, lm.tokenizer, ctx_len=128, source=key)
+        r = evaluate_saes(lm, saes, ds, progress=False)
+        res[key] = {
+            s: {m: round(v[m], 4) for m in ("l0", "fvu", "ce_delta", "dead_fraction")}
+            for s, v in r["submodules"].items()
+        }
+    return res
+
+
 @cli.command()
 @click.argument("base")
 @click.option("--l1", type=float, required=True, help="L1 coefficient (normalised units).")
@@ -229,9 +254,7 @@ def bib(base, name, overrides):
 @click.option("--submodules", default=None, help="Comma-separated submodules (default: all).")
 def gsae(base, l1, tokens, width, lr, submodules):
     """Train GSAEs on variant BASE's corpus; L0, FVU and spliced CE on bios and held-out text."""
-    from shift.data.bib import load_bib
     from shift.world.build import WorldPaths
-    from ssae.evaluate import evaluate_saes
     from ssae.models import load_model
     from ssae.retrieval.corpus import load_corpus
     from ssae.tokens import TokenDataset
@@ -247,20 +270,7 @@ def gsae(base, l1, tokens, width, lr, submodules):
     t0 = time.perf_counter()
     saes = train_saes(lm, tokens_ds, tc, out)
     seconds = time.perf_counter() - t0
-    test = load_bib(str(paths.bib), PAIRS[0], splits=("test",))["test"]
-    held = [json.loads(line)["text"] for line in open(paths.heldout)]
-    sets = {
-        "bib_test": test.select(test.balanced),
-        "heldout": held[:400],
-    }
-    res = {}
-    for key, texts in sets.items():
-        ds = TokenDataset.from_texts(texts, lm.tokenizer, ctx_len=128, source=key)
-        r = evaluate_saes(lm, saes, ds, progress=False)
-        res[key] = {
-            s: {m: round(v[m], 4) for m in ("l0", "fvu", "ce_delta", "dead_fraction")}
-            for s, v in r["submodules"].items()
-        }
+    res = _sae_metrics(lm, paths, saes)
     _record(
         {
             "kind": "gsae",
@@ -272,6 +282,32 @@ def gsae(base, l1, tokens, width, lr, submodules):
             "d": lm.d_model,
             "train_s": round(seconds, 1),
             "metrics": res,
+        }
+    )
+
+
+@cli.command()
+@click.argument("base")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--note", default="", help="What the folder is, for the record.")
+def evaluate(base, folder, note):
+    """Measure an existing GSAE FOLDER (e.g. the pipeline's gsae stage) on variant BASE, as `gsae`
+    does after training."""
+    from shift.world.build import WorldPaths
+    from ssae.models import load_model
+    from ssae.sae_set import SAESet
+
+    paths = WorldPaths.at(_home() / base)
+    lm = load_model(str(paths.model))
+    saes = SAESet.load(folder, lm)
+    _record(
+        {
+            "kind": "gsae-evaluate",
+            "base": base,
+            "folder": str(folder),
+            "note": note,
+            "d": lm.d_model,
+            "metrics": _sae_metrics(lm, paths, saes),
         }
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -360,3 +362,31 @@ def test_cached_activations_train_like_live_reads(tiny_lm, narrow_tokens, tmp_pa
     )
     wa, wb = a["resid_out_layer0"].decoder.weight, b["resid_out_layer0"].decoder.weight
     assert torch.allclose(wa, wb, atol=1e-4) and a.meta["key"] != b.meta["key"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known coupling, left until the next world-changing rerun (fixing it changes every "
+    "trained SAE): SAESet.new seeds each SAE by its index in the trained list, and "
+    "MultiSAETrainer draws every SAE's resampling from one generator",
+)
+def test_each_sae_trains_as_if_alone(tiny_lm, general_tokens, tmp_path):
+    # The SAEs of a set should share one forward pass per step and nothing else: an SAE trained
+    # beside others should equal the same SAE trained alone (resampling included), or a preset's
+    # SAEs change with the list of submodules it trains (the tiny preset's 16 GSAEs differ from
+    # the 19 of calibrate_world.py's run with the same settings).
+    names = [s.name for s in tiny_lm.submodules()]
+    cfg = _train_cfg(n_tokens=20_000, dict_size=256, l1=10.0, resample_every=2, dead_tokens=64)
+    resampled = []
+    together = train_saes(
+        tiny_lm,
+        general_tokens,
+        cfg,
+        tmp_path / "all",
+        on_step=lambda step, stats: resampled.extend(s.get("resampled", 0) for s in stats.values()),
+    )
+    assert sum(resampled) > 0
+    last = names[-1]
+    alone = train_saes(tiny_lm, general_tokens, replace(cfg, names=[last]), tmp_path / "one")
+    for k, v in alone[last].state_dict().items():
+        assert torch.equal(v, together[last].state_dict()[k]), k
