@@ -14,7 +14,9 @@ measures exactly those properties of a world variant, never a method row (SHIFT,
              are 1% of the corpus, so their style barely moves the LM, and this costs seconds;
     gsae   - train general SAEs on a variant's corpus with one L1 coefficient and token budget and
              report L0, FVU and spliced-CE increase per submodule on the test biographies and on
-             held-out corpus documents.
+             held-out corpus documents;
+    evaluate - the same measurements for a GSAE folder already trained (e.g. the pipeline's
+             `gsae` stage, to check that the preset's SAEs still pass the rule).
 
 Every measurement is appended to benchmarks/results/world_calibration.jsonl; shift/world/
 CALIBRATION.md records the targets, what was varied and the values tried.
