@@ -180,6 +180,8 @@ class StageRunner:
                 "inputs": inputs,
                 "seconds": seconds,
                 **memory,
+                "pid": os.getpid(),
+                "torch_threads": torch_threads(),
                 **summary,
                 "files": files,
             },
@@ -249,6 +251,14 @@ class StageRunner:
     def _say(self, msg: str) -> None:
         if not self.quiet:
             click.echo(msg, err=True)
+
+
+def torch_threads() -> int | None:
+    """torch's intra-op thread count when torch is loaded (the stage's time depends on it)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def _close_session(session: FileLock, runs: Path) -> None:

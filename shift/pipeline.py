@@ -55,13 +55,13 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False) -> dict:
         circuit = (
             run_circuit(ctx, dicts.edited, probes) if by_circuit and cfg.circuit.graph else None
         )
-        rows = run_edit(ctx, dicts.edited, probes, selection)
-        report.add(rows, **dicts.stage_keys, skyline=selection.key)
+        rows, edit_key = run_edit(ctx, dicts.edited, probes, selection)
+        report.add(rows, **dicts.stage_keys, skyline=selection.key, shift=edit_key)
         report.circuit, report.selection = circuit, selection
         if gender is not None:
             report.keys["gender-effects"] = gender.key
         if circuit is not None:
             report.keys["circuit"] = circuit.key
         if cfg.sae_eval and dicts.edited.dir is not None:
-            report.sae_eval = run_sae_eval(ctx, dicts)
+            report.sae_eval, report.keys["sae-eval"] = run_sae_eval(ctx, dicts)
     return write_run_report(report, time.perf_counter() - t_start)

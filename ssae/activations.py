@@ -16,7 +16,7 @@ with padding excluded: position p predicts token p+1 and counts only when token 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -97,20 +97,51 @@ def run_with_edits(
     batch: Mapping[str, torch.Tensor],
     edits: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
     specs: list[SubmoduleSpec] | None = None,
+    prefix: Sequence[torch.Tensor] = (),
 ) -> torch.Tensor:
-    """Logits [batch, pos, vocab] with each named submodule's output replaced by `edit(output)`."""
+    """Logits [batch, pos, vocab] with each named submodule's output replaced by `edit(output)`.
+
+    `prefix`: the clean outputs of layers 0..len(prefix)-1 for this batch (`resid_prefix`); those
+    layers are skipped and their outputs taken from it, which gives the same logits as running
+    them when every edit is at a later layer (the splice of a deep submodule then costs only the
+    layers from its own)."""
     inputs = _model_inputs(lm, batch)
     edits = dict(edits or {})
     if not edits:
         return lm.model(**inputs).logits
     by_name = {s.name: s for s in (specs or lm.submodules())}
     ordered = sorted((by_name[n] for n in edits), key=lambda s: s.order)
+    if max(0, ordered[0].layer) < len(prefix):
+        raise ValueError(f"edit at {ordered[0].name} lies in the {len(prefix)} skipped layers")
+    layers = lm.submodules(layers=range(len(prefix)), kinds=("resid_out",))
     with lm.nn.trace(**inputs):
+        for spec, out in zip(layers, prefix, strict=True):
+            spec.envoy(lm.nn).skip(out)
         for spec in ordered:
             x = spec.read(lm.nn)
             spec.write(lm.nn, edits[spec.name](x))
         logits = lm.nn.output.logits.save()
     return logits
+
+
+def resid_stream_specs(lm: LoadedModel, specs: Sequence[SubmoduleSpec]) -> list[SubmoduleSpec]:
+    """`specs` and the resid_out of every layer below the deepest of them, in forward order: what
+    `read_activations_and_logits` reads so that an edit at any of `specs` can skip the layers
+    below its own (`run_with_edits`' `prefix`)."""
+    deepest = max((s.layer for s in specs), default=0)
+    stream = lm.submodules(layers=range(max(0, deepest)), kinds=("resid_out",))
+    by_name = {s.name: s for s in [*specs, *stream]}
+    return sorted(by_name.values(), key=lambda s: s.order)
+
+
+def resid_prefix(
+    lm: LoadedModel, acts: Mapping[str, torch.Tensor], spec: SubmoduleSpec
+) -> list[torch.Tensor]:
+    """The clean outputs of the layers below `spec`'s, from activations read with
+    `resid_stream_specs`."""
+    return [
+        acts[s.name] for s in lm.submodules(layers=range(max(0, spec.layer)), kinds=("resid_out",))
+    ]
 
 
 def next_token_loss(

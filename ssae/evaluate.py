@@ -28,6 +28,8 @@ from ssae.activations import (
     next_token_loss,
     read_activations,
     read_activations_and_logits,
+    resid_prefix,
+    resid_stream_specs,
     run_with_edits,
 )
 from ssae.errors import DataError
@@ -75,10 +77,14 @@ def evaluate_sae_sets(
     """`evaluate_saes` of several SAE sets (say an SSAE and its general parent) on the same
     tokens, one result per set. What does not depend on the dictionaries is computed once: the
     activations and clean logits (one pass per batch) and the zero-ablation CE of each submodule,
-    so two sets of n SAEs cost 1 + n + 2n forward passes per batch instead of 2 (1 + 2n)."""
+    so two sets of n SAEs cost 1 + n + 2n forward passes per batch instead of 2 (1 + 2n). Each
+    edited pass skips the layers below its submodule, taking their outputs from the clean pass
+    (`run_with_edits`' `prefix`: the same logits, about a quarter less compute for a 6-layer
+    model whose unembedding costs two layers)."""
     sets = {k: s.with_specs(lm) for k, s in sets.items()}
     specs_by_name = {spec.name: spec for s in sets.values() for spec in s.specs}
     specs = list(specs_by_name.values())
+    read_specs = resid_stream_specs(lm, specs) if spliced else specs
     for s in sets.values():
         s.to(lm.device)
     acc = {k: {n: _Acc(s[n].dict_size, s[n].activation_dim) for n in s} for k, s in sets.items()}
@@ -91,12 +97,11 @@ def evaluate_sae_sets(
         for batch in _doc_batches(lm, tokens, batch_docs, max_tokens):
             keep = batch["attention_mask"].bool()
             if spliced:
-                acts, clean_logits = read_activations_and_logits(lm, specs, batch)
+                acts, clean_logits = read_activations_and_logits(lm, read_specs, batch)
                 _add_ce(clean_ce, clean_logits, batch)
                 for n in zero_ce:
-                    _add_ce(
-                        zero_ce[n], run_with_edits(lm, batch, {n: torch.zeros_like}, specs), batch
-                    )
+                    logits = _edited(lm, batch, acts, specs_by_name[n], torch.zeros_like)
+                    _add_ce(zero_ce[n], logits, batch)
             else:
                 acts = read_activations(lm, specs, batch)
             for k, s in sets.items():
@@ -105,9 +110,8 @@ def evaluate_sae_sets(
                     f = s[n].encode(x)
                     acc[k][n].add(x, f, s[n].decode(f))
                     if spliced:
-                        _add_ce(
-                            sae_ce[k][n], run_with_edits(lm, batch, {n: s[n].forward}, specs), batch
-                        )
+                        logits = _edited(lm, batch, acts, specs_by_name[n], s[n].forward)
+                        _add_ce(sae_ce[k][n], logits, batch)
             bar.update(batch["input_ids"].shape[0])
     return {
         k: _set_result(
@@ -115,6 +119,11 @@ def evaluate_sae_sets(
         )
         for k in sets
     }
+
+
+def _edited(lm, batch, acts, spec, edit) -> torch.Tensor:
+    """Logits with `spec`'s output edited, the layers below it taken from the clean pass."""
+    return run_with_edits(lm, batch, {spec.name: edit}, [spec], resid_prefix(lm, acts, spec))
 
 
 def _set_result(lm, tokens, n_docs, acc, sae_ce, clean_ce, zero_ce) -> dict:

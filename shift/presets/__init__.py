@@ -121,11 +121,12 @@ class Preset:
             raise ConfigError(f"unknown preset source(s) {', '.join(bad)}; known: {SOURCES}")
         return _replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
-    def resolve(self, *sources: str) -> Preset:
+    def resolve(self, *sources: str, while_training=None) -> Preset:
         """A copy whose `world:` sources (the given ones; default all) are the built world's paths.
 
         A stage resolves only what it reads, so e.g. `shift probe --preset tiny --model M
-        --bib-path B` never builds the world for the corpus it does not use.
+        --bib-path B` never builds the world for the corpus it does not use. `while_training`:
+        see `shift.world.ensure_world` (used only when the world is built now).
         """
         bad = sorted(set(sources) - set(SOURCES))
         if bad:
@@ -134,7 +135,8 @@ class Preset:
         for name in sources or SOURCES:
             value = getattr(self, name)
             if isinstance(value, str) and value.startswith(WORLD_PREFIX):
-                values[name] = str(getattr(_world(self.world), value[len(WORLD_PREFIX) :]))
+                world = _world(self.world, while_training)
+                values[name] = str(getattr(world, value[len(WORLD_PREFIX) :]))
         return _replace(self, **values)
 
 
@@ -166,8 +168,12 @@ def get_preset(name: str, **sources: str | None) -> Preset:
     return _load(name).with_sources(**sources)
 
 
-@functools.cache
-def _world(name: str):
+_WORLDS: dict[str, object] = {}  # world name -> its WorldPaths, built or found once
+
+
+def _world(name: str, while_training=None):
     from shift.world import ensure_world
 
-    return ensure_world(name)
+    if name not in _WORLDS:
+        _WORLDS[name] = ensure_world(name, while_training=while_training)
+    return _WORLDS[name]

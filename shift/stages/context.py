@@ -3,6 +3,7 @@ Bias in Bios splits, and the stage runner that caches each stage under a key of 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,7 +52,10 @@ class RunContext:
         checked = validate.check_run(cfg, preset)  # before the world is built or any stage runs
         from ssae.models import load_model  # slow to import: only once the options are known good
 
-        preset = replace(preset.resolve(), professions=tuple(src.professions.split(",")))
+        job = _while_world_trains(cfg, preset)
+        preset = replace(
+            preset.resolve(while_training=job), professions=tuple(src.professions.split(","))
+        )
         lm = load_model(preset.model, device=checked.device)
         bib = load_bib(preset.bib, professions=src.professions, max_per_group=cfg.max_per_group)
         runner = StageRunner(force=frozenset(cfg.force), quiet=quiet, verify=cfg.verify)
@@ -93,6 +97,20 @@ class RunContext:
             max_length=self.preset.max_text_tokens,
             cache_prefix=sweep,
         )
+
+
+def _while_world_trains(cfg: RunConfig, preset: Preset):
+    """What this run can do while a world it needs trains its LM on one core: embed the world's
+    corpus for dense retrieval (nearly all of the `retrieve` stage; shorter than the training)."""
+    from shift.stages.dictionaries import embed_world_corpus
+
+    edit = cfg.method.edit
+    world_corpus = preset.corpus == "world:corpus" and preset.model == "world:model"
+    if edit is None or edit.dictionaries != "ssae" or not world_corpus:
+        return None
+    if cfg.retrieval.first_stage != "dense":
+        return None
+    return functools.partial(embed_world_corpus, config=cfg.retrieval)
 
 
 def _bib_key(source: str, cfg: RunConfig) -> str:

@@ -20,8 +20,8 @@ from ssae.io import write_json
 
 def run_edit(
     ctx: RunContext, saes: Dictionaries, probes: ProbesResult, selection: SelectionResult
-) -> list[dict]:
-    """The method's rows (edited, and retrained when the recipe says so)."""
+) -> tuple[list[dict], str]:
+    """The method's rows (edited, and retrained when the recipe says so) and the stage's key."""
     from probes.probe import load_probe, save_probe, train_probe
     from shift.ablation import parse_feature_ids
     from shift.baselines import evaluate_split
@@ -54,4 +54,4 @@ def run_edit(
         return {}
 
     stage = ctx.runner.run("shift", inputs, fn)
-    return json.loads((stage.dir / "rows.json").read_text())
+    return json.loads((stage.dir / "rows.json").read_text()), stage.key

@@ -11,7 +11,8 @@ from shift.stages.dictionaries import EditedDictionaries
 from ssae.io import write_json
 
 
-def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> dict:
+def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> tuple[dict, str]:
+    """The evaluation (`ssae.evaluate.evaluate_sae_sets`' result) and the stage's key."""
     from ssae.evaluate import evaluate_sae_sets
     from ssae.tokens import TokenDataset
 
@@ -38,4 +39,4 @@ def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> dict:
         return {}
 
     stage = ctx.runner.run("sae-eval", inputs, fn)
-    return json.loads((stage.dir / "eval.json").read_text())
+    return json.loads((stage.dir / "eval.json").read_text()), stage.key

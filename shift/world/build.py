@@ -5,6 +5,12 @@ The whole world is one cached artifact, built into a temporary directory and ren
 the same world by concurrent processes. A world is valid when its manifest exists and records the
 fingerprint of the current configuration, seed and generator version; otherwise it is rebuilt.
 
+Beside the LM: the LM trains on one thread, so a second core would idle for minutes. A caller can
+hand `ensure_world` a job that needs the corpus but not the LM (the pipeline embeds the corpus for
+dense retrieval); it runs in a child process while the LM trains, on the partly built world, and
+the build waits for it before moving the world into place. It cannot change the world: it only
+reads it, and its failure is reported in one line and leaves the work to whoever needs it later.
+
 Determinism: every random choice comes from `random.Random` / `torch.Generator` seeded from the
 world seed and the stage name, and training runs with `torch.use_deterministic_algorithms(True)`, so
 two builds with one seed (and one torch thread count) give the same corpus bytes and model weights.
@@ -16,9 +22,12 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import multiprocessing
+import os
+import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,9 +109,16 @@ def is_built(paths: WorldPaths, cfg: WorldConfig, seed: int) -> bool:
 
 
 def ensure_world(
-    preset: str = "tiny", seed: int = 0, home: Path | None = None, force: bool = False
+    preset: str = "tiny",
+    seed: int = 0,
+    home: Path | None = None,
+    force: bool = False,
+    while_training: Callable[[WorldPaths], None] | None = None,
 ) -> WorldPaths:
-    """The world of `preset` and `seed`, built on first use and cached under `home/worlds`."""
+    """The world of `preset` and `seed`, built on first use and cached under `home/worlds`.
+
+    `while_training` (picklable) runs in a child process while a build trains the LM; see the
+    module docstring."""
     cfg = get_config(preset)
     root = world_dir(preset, seed, home)
     paths = WorldPaths.at(root)
@@ -113,11 +129,16 @@ def ensure_world(
         if not force and is_built(paths, cfg, seed):
             return paths
         with atomic_dir(root) as tmp:
-            build_world(cfg, seed, WorldPaths.at(tmp))
+            build_world(cfg, seed, WorldPaths.at(tmp), while_training)
     return paths
 
 
-def build_world(cfg: WorldConfig, seed: int, paths: WorldPaths) -> dict:
+def build_world(
+    cfg: WorldConfig,
+    seed: int,
+    paths: WorldPaths,
+    while_training: Callable[[WorldPaths], None] | None = None,
+) -> dict:
     """Build every artifact into `paths` (an empty directory) and return the manifest."""
     times: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -153,18 +174,19 @@ def build_world(cfg: WorldConfig, seed: int, paths: WorldPaths) -> dict:
     tok = train_tokenizer((d.text for d in docs), cfg.model.vocab_size)
     train_ids = tok([d.text for d in docs], add_special_tokens=False)["input_ids"]
     held_ids = tok([d.text for d in heldout], add_special_tokens=False)["input_ids"]
+    tok.save_pretrained(paths.model)
     times["tokenizer"] = time.perf_counter() - t
     stages.update()
 
     t = time.perf_counter()
     stages.set_postfix_str("train")
+    beside = _start_beside(while_training, paths)
     eos = tok.eos_token_id
     with _deterministic(seed, cfg.train.threads):
         model = make_model(cfg.model, len(tok), eos)
         rows = pack(train_ids, eos, cfg.model.ctx_len)
         losses = train(model, rows, cfg.train, seed, desc=f"train {cfg.preset} LM")
     model.save_pretrained(paths.model)
-    tok.save_pretrained(paths.model)
     times["train"] = time.perf_counter() - t
     stages.update()
 
@@ -176,6 +198,10 @@ def build_world(cfg: WorldConfig, seed: int, paths: WorldPaths) -> dict:
     times["eval"] = time.perf_counter() - t
     stages.update()
     stages.close()
+    if beside is not None:
+        t = time.perf_counter()
+        beside.join()  # it reads the temporary world, which is moved into place after this
+        times["beside_wait"] = time.perf_counter() - t
     times["total"] = time.perf_counter() - t_all
 
     manifest = {
@@ -216,6 +242,29 @@ def build_world(cfg: WorldConfig, seed: int, paths: WorldPaths) -> dict:
     }
     paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _start_beside(job: Callable[[WorldPaths], None] | None, paths: WorldPaths):
+    if job is None:
+        return None
+    # spawn, not fork: the parent holds torch's thread pools, which a forked child cannot use
+    child = multiprocessing.get_context("spawn").Process(
+        target=_run_beside, args=(job, paths), name="world-beside", daemon=True
+    )
+    child.start()
+    return child
+
+
+def _run_beside(job: Callable[[WorldPaths], None], paths: WorldPaths) -> None:
+    torch.set_num_threads(1)  # the other core trains the LM
+    try:
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
+            job(paths)  # its progress bars would garble the LM's
+    except Exception as e:  # best effort: the stage that needs the result computes it itself
+        print(
+            f"[world] the job beside the LM training failed ({e}); left to later", file=sys.stderr
+        )
+        raise SystemExit(1) from None
 
 
 def model_digest(model: torch.nn.Module) -> str:

@@ -8,15 +8,18 @@ are exact in both cases; only the candidate set of IVF is approximate.
 
 On disk (one folder per cache key): `index.faiss`, `ids.json` (the document id of every row, in
 index order) and `meta.json`. Embeddings are computed in shards that are saved as they finish, so an
-interrupted build resumes where it stopped.
+interrupted build resumes where it stopped. A shard is cached under a key of its texts' content and
+the embedder (`corpus_embeddings`), not of the corpus's path: another process can embed a corpus
+before it is in its final place (the tiny world's corpus, beside the training of its LM) and the
+index build then only reads the shards.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 import faiss
@@ -105,16 +108,20 @@ class DenseIndex:
         return cls(index, ids, meta["kind"])
 
 
+SHARD_SIZE = 50_000  # documents per embedding shard
+
+
 def dense_index_for(
     prepared,
     embedder,
     cache_dir: str | os.PathLike | None = None,
-    shard_size: int = 50_000,
+    shard_size: int = SHARD_SIZE,
     ivf_min_docs: int = 1_000_000,
 ) -> DenseIndex:
     """Load the cached index of `prepared` under `embedder`, or build and cache it (resumable)."""
     key = stable_hash([prepared.key, embedder.key, ivf_min_docs])
-    root = Path(cache_dir or shift_home() / "retrieval") / "dense" / key
+    cache = Path(cache_dir or shift_home() / "retrieval")
+    root = cache / "dense" / key
     doc_ids = [prepared.doc_id(k) for k in range(len(prepared))]
     cached = cached_index(root / "index.faiss", DenseIndex.load, doc_ids)
     if cached is not None:
@@ -125,26 +132,40 @@ def dense_index_for(
     with FileLock(str(root) + ".lock", thread_local=False):
         cached = cached_index(root / "index.faiss", DenseIndex.load, doc_ids)
         if cached is None:
-            cached = _build(prepared, embedder, root, doc_ids, shard_size, ivf_min_docs)
+            vectors, shards = corpus_embeddings(prepared.texts(), embedder, cache, shard_size)
+            cached = DenseIndex.build(vectors, doc_ids, ivf_min_docs=ivf_min_docs)
+            cached.save(root)
+            for shard in shards:  # the index holds the vectors now
+                shard.unlink(missing_ok=True)
     return cached
 
 
-def _build(prepared, embedder, root: Path, doc_ids, shard_size: int, ivf_min_docs: int):
-    """Embed the corpus shard by shard (a killed build resumes from its shards) and index it."""
-    shards = Path(str(root) + ".shards")
-    texts = prepared.texts()
-    parts = []
-    for s, start in enumerate(range(0, len(texts), shard_size)):
-        shard = shards / f"{s:05d}.npy"
-        if shard.exists():
-            parts.append(np.load(shard))
-            continue
-        vecs = embedder.embed(texts[start : start + shard_size])
-        shard.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(shard) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, vecs)
+def corpus_embeddings(
+    texts: list[str],
+    embedder,
+    cache_dir: str | os.PathLike,
+    shard_size: int = SHARD_SIZE,
+    progress: bool = True,
+) -> tuple[np.ndarray, list[Path]]:
+    """Embeddings of `texts` [n, dim] and the shard files they were read from.
+
+    Each shard of `shard_size` texts is embedded once and saved under `cache_dir/embeddings/` by
+    a key of its content and the embedder; a process that needs a shard another one is embedding
+    waits for it (file lock) instead of embedding it again."""
+    folder = Path(cache_dir) / "embeddings"
+    folder.mkdir(parents=True, exist_ok=True)
+    parts, files = [], []
+    for start in range(0, len(texts), shard_size):
+        chunk = texts[start : start + shard_size]
+        digest = hashlib.sha256("\0".join(chunk).encode()).hexdigest()
+        shard = folder / f"{stable_hash([embedder.key, digest, len(chunk)])}.npy"
+        with FileLock(str(shard) + ".lock", thread_local=False):
+            if shard.exists():
+                vecs = np.load(shard)
+            else:
+                vecs = embedder.embed(chunk, progress=progress)
+                with atomic_path(shard) as tmp, open(tmp, "wb") as fh:
+                    np.save(fh, vecs)
         parts.append(vecs)
-    index = DenseIndex.build(np.concatenate(parts), doc_ids, ivf_min_docs=ivf_min_docs)
-    index.save(root)
-    shutil.rmtree(shards, ignore_errors=True)
-    return index
+        files.append(shard)
+    return np.concatenate(parts), files

@@ -29,7 +29,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from ssae.errors import DataError, ToolkitError
-from ssae.io import atomic_path, read_jsonl, stable_hash, write_json, write_text
+from ssae.io import atomic_path, read_jsonl, shift_home, stable_hash, write_json, write_text
 from ssae.retrieval import report as rep
 from ssae.retrieval.corpus import (
     Corpus,
@@ -278,18 +278,43 @@ def _first_stage(prepared: PreparedCorpus, seeds: list[str], config, tokens: int
         index = bm25_index_for(prepared, config.cache_dir, k1=config.bm25_k1, b=config.bm25_b)
         return select.rank_bm25(index, seeds, config.merge_rule)
     from ssae.retrieval.dense import dense_index_for
-    from ssae.retrieval.embed import Embedder
 
-    embedder = Embedder(
-        config.embedder,
-        max_length=config.embed_max_length,
-        batch_size=config.embed_batch_size,
-        dtype=config.embed_dtype,
-    )
+    embedder = _embedder(config)
     index = dense_index_for(prepared, embedder, config.cache_dir, ivf_min_docs=config.ivf_min_docs)
     q = embedder.embed(seeds, progress=False)
     return select.rank_dense_until(
         index, q, config.merge_rule, prepared.lengths, tokens, config.threshold
+    )
+
+
+def embed_corpus(
+    corpus: str | os.PathLike, tokenizer: str | os.PathLike, config: RetrievalConfig
+) -> None:
+    """Embed the documents of `corpus`, cut by `tokenizer` as `retrieve` cuts them, into the
+    shard cache of the dense index (ssae.retrieval.dense), so that a later dense `retrieve` over
+    the same content only builds its index. Nothing else is cached: the files may not be in their
+    final place yet (the tiny world embeds its corpus while its LM trains)."""
+    import tempfile
+
+    from ssae.retrieval.dense import corpus_embeddings
+
+    if config.first_stage != "dense":
+        return
+    tok, _ = _tokenizer_and_model(tokenizer, need_model=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = prepare_corpus(load_corpus(corpus), tok, config.ctx_len, cache_dir=tmp)
+    cache = config.cache_dir or shift_home() / "retrieval"
+    corpus_embeddings(prepared.texts(), _embedder(config), cache, progress=False)
+
+
+def _embedder(config: RetrievalConfig):
+    from ssae.retrieval.embed import Embedder
+
+    return Embedder(
+        config.embedder,
+        max_length=config.embed_max_length,
+        batch_size=config.embed_batch_size,
+        dtype=config.embed_dtype,
     )
 
 

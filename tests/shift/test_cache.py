@@ -105,6 +105,10 @@ def test_done_json_lists_every_artifact_with_size_and_sha256(tmp_path):
         data = (st.dir / rel).read_bytes()
         assert entry["size"] == len(data)
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+    # Who computed it, and on how many threads (what its seconds depend on).
+    import torch
+
+    assert st.info["pid"] == os.getpid() and st.info["torch_threads"] == torch.get_num_threads()
 
 
 def _truncate(p):

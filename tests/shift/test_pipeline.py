@@ -297,3 +297,24 @@ def test_per_submodule_ig_is_the_default_everywhere():
         assert "--ig-mode [per_submodule|joint]" in text
         option = text[text.index("--ig-mode") :]
         assert option.index("[default: per_submodule]") < option.index("--", 2)
+
+
+def test_world_corpus_is_embedded_beside_the_lm_only_when_dense_retrieval_reads_it():
+    """The job handed to a world build: for SSAE methods with dense retrieval over the world's own
+    corpus; not for GSAE or baseline methods, BM25, or a corpus of the user's."""
+    import pickle
+
+    from shift.presets import get_preset
+    from shift.stages.context import _while_world_trains
+
+    def job(preset="micro", corpus=None, **options):
+        cfg = RunConfig.from_options(preset=preset, **options)
+        return _while_world_trains(cfg, get_preset(preset, corpus=corpus))
+
+    ssae = job(sae="ssae")
+    assert ssae.keywords["config"].embedder == RunConfig(preset="micro").retrieval.embedder
+    assert pickle.loads(pickle.dumps(ssae)).func is ssae.func  # it crosses to a spawned process
+    assert job(sae="comp-ssae") is not None
+    assert job(sae="gsae") is None and job(sae="gendered-words") is None
+    assert job(sae="ssae", retrieval="bm25") is None
+    assert job(sae="ssae", corpus="/my/corpus.jsonl") is None

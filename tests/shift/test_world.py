@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -29,8 +30,22 @@ def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(model_dir / "model.safetensors"))
 
 
+def _record_files(paths, out: Path) -> None:
+    """A job beside the LM training: which files of the world exist while it runs."""
+    present = sorted(str(f.relative_to(paths.root)) for f in paths.root.rglob("*") if f.is_file())
+    out.write_text(json.dumps({"root": str(paths.root), "files": present}))
+
+
 def test_two_builds_with_one_seed_are_identical(micro_world, tmp_path):
-    other = ensure_world("micro", seed=0, home=tmp_path)
+    """...also when a job runs beside the second build's LM training (in a child process, on the
+    partly built world: corpus, dataset and tokenizer written, no model yet)."""
+    seen = tmp_path / "seen.json"
+    job = functools.partial(_record_files, out=seen)
+    other = ensure_world("micro", seed=0, home=tmp_path / "home", while_training=job)
+    beside = json.loads(seen.read_text())
+    assert {"corpus.jsonl", "model/tokenizer.json", "bib/test.parquet"} <= set(beside["files"])
+    assert "model/model.safetensors" not in beside["files"]
+    assert beside["root"] != str(other.root)  # the temporary directory, moved into place after
     assert other.root != micro_world.root
     assert other.corpus.read_bytes() == micro_world.corpus.read_bytes()
     assert other.heldout.read_bytes() == micro_world.heldout.read_bytes()
@@ -49,7 +64,27 @@ def test_two_builds_with_one_seed_are_identical(micro_world, tmp_path):
     assert ma["corpus_sha256"] == mb["corpus_sha256"] and ma["model_sha256"] == mb["model_sha256"]
     # A second call finds the cached world instead of rebuilding it.
     mtime = other.manifest.stat().st_mtime_ns
-    assert ensure_world("micro", seed=0, home=tmp_path).manifest.stat().st_mtime_ns == mtime
+    assert (
+        ensure_world("micro", seed=0, home=tmp_path / "home").manifest.stat().st_mtime_ns == mtime
+    )
+
+
+def test_failed_job_beside_the_lm_is_one_line(tmp_path, capsys):
+    """A failing job says so in one line and exits 1; the build it ran beside goes on."""
+    from shift.world.build import WorldPaths, _run_beside
+
+    def broken(paths):
+        raise OSError(f"cannot read {paths.corpus.name}")
+
+    torch_threads = torch.get_num_threads()
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            _run_beside(broken, WorldPaths.at(tmp_path))
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot read corpus.jsonl" in err and "left to later" in err
 
 
 def test_heldout_ce_clearly_below_unigram(micro_world):
@@ -208,7 +243,7 @@ def test_unknown_preset_and_bad_config():
 def test_failed_build_leaves_nothing(tmp_path, monkeypatch):
     import shift.world.build as build
 
-    def boom(cfg, seed, paths):
+    def boom(cfg, seed, paths, while_training=None):
         (paths.root / "corpus.jsonl").write_text("half")
         raise RuntimeError("killed")
 

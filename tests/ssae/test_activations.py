@@ -77,6 +77,26 @@ def test_run_with_edits_matches_hooks(tiny_lm, batch):
     assert not torch.allclose(clean, expected)
 
 
+def test_skipping_the_clean_layers_below_an_edit_changes_no_logit(tiny_lm, batch):
+    """An edit at layer L run with the clean outputs of layers 0..L-1 (read in a clean pass)
+    gives bit for bit the logits of the full edited pass; an edit inside the skip is refused."""
+    from ssae.activations import read_activations_and_logits, resid_prefix, resid_stream_specs
+
+    edited = [s for s in tiny_lm.submodules() if s.layer >= 1]
+    specs = resid_stream_specs(tiny_lm, edited)
+    assert [s.name for s in specs if s.layer == 0] == ["resid_out_layer0"]
+    acts, _ = read_activations_and_logits(tiny_lm, specs, batch)
+    for spec in edited:
+        prefix = resid_prefix(tiny_lm, acts, spec)
+        assert len(prefix) == spec.layer
+        edit = {spec.name: lambda x: x * 0.5}
+        full = run_with_edits(tiny_lm, batch, edit, [spec])
+        assert torch.equal(run_with_edits(tiny_lm, batch, edit, [spec], prefix), full), spec.name
+    deep = resid_prefix(tiny_lm, acts, edited[-1])
+    with pytest.raises(ValueError, match="skipped layers"):
+        run_with_edits(tiny_lm, batch, {"mlp_out_layer0": torch.zeros_like}, None, deep)
+
+
 def test_next_token_loss_excludes_padding(tiny_lm, batch):
     logits = run_with_edits(tiny_lm, batch)
     ce, valid = next_token_loss(logits, batch["input_ids"], batch["attention_mask"])

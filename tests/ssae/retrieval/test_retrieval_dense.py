@@ -91,6 +91,22 @@ def test_embedder_is_mean_pooled_and_normalised():
     assert np.min(np.sum(fast * got, axis=1)) > 0.99  # bf16 on CPUs that have it
 
 
+class _Prepared:
+    """What the dense index reads of a prepared corpus: n documents, their ids and texts."""
+
+    def __init__(self, n: int, key: str = "corpus-key"):
+        self.key, self.docs = key, [f"document {i}" for i in range(n)]
+
+    def __len__(self):
+        return len(self.docs)
+
+    def doc_id(self, k):
+        return f"d{k}"
+
+    def texts(self):
+        return list(self.docs)
+
+
 def test_concurrent_builds_embed_the_corpus_once(tmp_path):
     """Two runs sharing a cache that need the same index: one embeds, the other loads it."""
     import threading
@@ -98,24 +114,11 @@ def test_concurrent_builds_embed_the_corpus_once(tmp_path):
 
     from ssae.retrieval.dense import dense_index_for
 
-    class Prepared:
-        key = "corpus-key"
-        docs = [f"document {i}" for i in range(40)]
-
-        def __len__(self):
-            return len(self.docs)
-
-        def doc_id(self, k):
-            return f"d{k}"
-
-        def texts(self):
-            return list(self.docs)
-
     class SlowEmbedder:
         key = "embedder-key"
         calls = 0
 
-        def embed(self, texts):
+        def embed(self, texts, progress=True):
             SlowEmbedder.calls += 1
             time.sleep(0.5)  # long enough for the other thread to arrive while this one embeds
             v = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
@@ -124,7 +127,7 @@ def test_concurrent_builds_embed_the_corpus_once(tmp_path):
     results = []
 
     def build():
-        results.append(dense_index_for(Prepared(), SlowEmbedder(), cache_dir=tmp_path))
+        results.append(dense_index_for(_Prepared(40), SlowEmbedder(), cache_dir=tmp_path))
 
     threads = [threading.Thread(target=build) for _ in range(2)]
     for t in threads:
@@ -133,3 +136,31 @@ def test_concurrent_builds_embed_the_corpus_once(tmp_path):
         t.join()
     assert SlowEmbedder.calls == 1
     assert [len(r) for r in results] == [40, 40]
+
+
+def test_shards_are_keyed_by_content_and_embedder(tmp_path):
+    """Texts embedded under one corpus key (another path) are read, not embedded again, by the
+    index of the same texts; another embedder or other texts embed anew; the index deletes its
+    shards once it holds the vectors."""
+    from ssae.retrieval.dense import corpus_embeddings, dense_index_for
+
+    class CountingEmbedder:
+        def __init__(self, key):
+            self.key, self.calls = key, 0
+
+        def embed(self, texts, progress=True):
+            self.calls += 1
+            rng = np.random.default_rng(len(texts))
+            v = rng.normal(size=(len(texts), 8)).astype(np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    emb, prepared = CountingEmbedder("e"), _Prepared(25, key="the corpus at its final path")
+    early, shards = corpus_embeddings(prepared.texts(), emb, tmp_path, shard_size=10)
+    assert emb.calls == 3 and len(shards) == 3 and all(f.exists() for f in shards)
+    index = dense_index_for(prepared, emb, cache_dir=tmp_path, shard_size=10)
+    assert emb.calls == 3  # every shard was read from the cache
+    np.testing.assert_array_equal(index.vectors(np.arange(25)), early)
+    assert not any(f.exists() for f in shards)
+    corpus_embeddings(prepared.texts()[:10], CountingEmbedder("other"), tmp_path, shard_size=10)
+    corpus_embeddings(prepared.texts()[1:11], emb, tmp_path, shard_size=10)
+    assert emb.calls == 4

@@ -126,6 +126,37 @@ def test_rerun_reuses_outputs_and_indexes(runs, synth_corpus, bio_seeds, lm, neo
     assert len(sorted((tmp / "cache" / "bm25").glob("*/ids.json"))) == 1
 
 
+def test_corpus_embedded_elsewhere_is_not_embedded_again(
+    tmp_path, synth_corpus, bio_seeds, lm, monkeypatch
+):
+    """`embed_corpus` on a copy of the corpus at another path (a world before it is moved into
+    place) leaves a dense `retrieve` only the seeds to embed, with the same selection as a
+    retrieve that embeds everything itself."""
+    import shutil
+
+    from ssae.retrieval import RetrievalConfig
+    from ssae.retrieval.embed import Embedder
+    from ssae.retrieval.pipeline import embed_corpus
+
+    fresh = _retrieve(synth_corpus, bio_seeds, lm, tmp_path / "a" / "out", "dense")
+    early = tmp_path / "early" / "corpus.jsonl"
+    early.parent.mkdir()
+    shutil.copy(synth_corpus, early)
+    cache = tmp_path / "b" / "cache"
+    embed_corpus(early, lm.name, RetrievalConfig(cache_dir=str(cache)))
+    assert len(list((cache / "embeddings").glob("*.npy"))) == 1
+    embedded = []
+    real = Embedder.embed
+    monkeypatch.setattr(
+        Embedder,
+        "embed",
+        lambda self, texts, **kw: embedded.append(len(texts)) or real(self, texts, **kw),
+    )
+    res = _retrieve(synth_corpus, bio_seeds, lm, tmp_path / "b" / "out", "dense")
+    assert embedded == [len(bio_seeds)]
+    assert res.doc_ids == fresh.doc_ids and res.scores == fresh.scores
+
+
 def _retrieve(corpus, seeds, lm, out, method, **settings):
     """`retrieve` with the runs' budget and their shared index cache (next to `out`)."""
     settings = {"budget_tokens": BUDGET, **settings}
