@@ -59,7 +59,6 @@ def collect(out: Path, home: Path) -> dict:
         "retrieve_embedding_beside_s": steps.get("beside_wait"),
         "stages": stages,
         "sequential_s": round(steps["total"] + sum(s["seconds"] for s in stages.values()), 1),
-        "processes": len({s["pid"] for s in stages.values() if s["pid"] is not None}),
         "table": results["rows"],
     }
 

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from circuits.metrics import mean_pool
+from ssae.activations import skip_layers
 from ssae.dictionary import Dictionary
 from ssae.errors import ToolkitError
 from ssae.models import LoadedModel, SubmoduleSpec
@@ -173,10 +174,7 @@ class AblationEvaluator:
         with nn.trace(**batch) as tracer:
             # Below the first layer run, nothing (the embedding included) reaches the output.
             layer_specs = [s for s in self.specs if not n_skip or s.layer >= n_skip]
-            if n_skip:
-                resid = {s.layer: s for s in self.specs if s.kind == "resid_out"}
-                for i in range(n_skip):
-                    resid[i].envoy(nn).skip(skipped[i])
+            skip_layers(self.lm, skipped)
             for spec in layer_specs:
                 x = None
                 if spec.name in features:

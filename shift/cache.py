@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 import weakref
@@ -255,8 +256,6 @@ class StageRunner:
 
 def torch_threads() -> int | None:
     """torch's intra-op thread count when torch is loaded (the stage's time depends on it)."""
-    import sys
-
     torch = sys.modules.get("torch")
     return torch.get_num_threads() if torch is not None else None
 

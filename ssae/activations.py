@@ -113,15 +113,21 @@ def run_with_edits(
     ordered = sorted((by_name[n] for n in edits), key=lambda s: s.order)
     if max(0, ordered[0].layer) < len(prefix):
         raise ValueError(f"edit at {ordered[0].name} lies in the {len(prefix)} skipped layers")
-    layers = lm.submodules(layers=range(len(prefix)), kinds=("resid_out",))
     with lm.nn.trace(**inputs):
-        for spec, out in zip(layers, prefix, strict=True):
-            spec.envoy(lm.nn).skip(out)
+        skip_layers(lm, prefix)
         for spec in ordered:
             x = spec.read(lm.nn)
             spec.write(lm.nn, edits[spec.name](x))
         logits = lm.nn.output.logits.save()
     return logits
+
+
+def skip_layers(lm: LoadedModel, outputs: Sequence[torch.Tensor]) -> None:
+    """Inside a trace: layers 0..len(outputs)-1 do not run, and output `outputs[i]` instead
+    (nnsight `skip`); given their clean outputs, the rest of the pass is what it would be."""
+    layers = lm.submodules(layers=range(len(outputs)), kinds=("resid_out",))
+    for spec, out in zip(layers, outputs, strict=True):
+        spec.envoy(lm.nn).skip(out)
 
 
 def resid_stream_specs(lm: LoadedModel, specs: Sequence[SubmoduleSpec]) -> list[SubmoduleSpec]:
