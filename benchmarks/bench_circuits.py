@@ -50,7 +50,7 @@ import circuits.effects as effects_module  # noqa: E402
 from circuits.effects import EffectConfig, node_effects  # noqa: E402
 from circuits.metrics import probe_metric  # noqa: E402
 from circuits.runner import frozen, run_metric, tile_batch  # noqa: E402
-from ssae.dictionary import AutoEncoder  # noqa: E402
+from ssae.archs import AutoEncoder  # noqa: E402
 from ssae.io import write_json  # noqa: E402
 from ssae.models import LoadedModel, pythia70m_config  # noqa: E402
 

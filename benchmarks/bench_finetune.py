@@ -36,6 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ssae.activations import read_activations  # noqa: E402
+from ssae.fit_config import FitConfig  # noqa: E402
 from ssae.io import write_json
 from ssae.models import LoadedModel, pythia70m_config  # noqa: E402
 from ssae.sae_set import SAESet  # noqa: E402
@@ -117,7 +118,7 @@ def main() -> None:
     def fresh_set():
         return SAESet.new(specs, args.width, seed=0)
 
-    common = dict(lr=1e-4, l1=0.1, total_steps=100)
+    common = dict(cfg=FitConfig(lr=1e-4, l1=0.1), total_steps=100)
     saes = fresh_set()
     trainer = MultiSAETrainer(dict(saes.items()), **common)
     saes_b = fresh_set()
@@ -212,7 +213,7 @@ def main() -> None:
             steps=1000, activation_dim=512, dict_size=args.width, layer=3, lm_name="bench",
             device="cpu", **settings,
         )  # fmt: skip
-        from ssae.dictionary import AutoEncoder
+        from ssae.archs import AutoEncoder
 
         ours_ae = AutoEncoder(512, args.width)
         ours_ae.load_state_dict(theirs.ae.state_dict())

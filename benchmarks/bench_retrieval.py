@@ -193,7 +193,7 @@ def bench_dense(prepared, seeds, n_sample, results):
 
 
 def bench_tracin(results, d=512, n_feat=4096, n_docs=24, ctx=128):
-    from ssae.dictionary import AutoEncoder
+    from ssae.archs import AutoEncoder
     from ssae.retrieval import tracin
 
     torch.manual_seed(0)

@@ -29,7 +29,7 @@ from transformers import GPTNeoXForCausalLM, PreTrainedTokenizerFast
 from circuits.metrics import mean_pool
 from shift.ablation import AblationEvaluator, ablate
 from shift.skyline import RankedFeature, feature_set
-from ssae.dictionary import AutoEncoder
+from ssae.archs import AutoEncoder
 from ssae.io import write_json
 from ssae.models import LoadedModel, pythia70m_config
 

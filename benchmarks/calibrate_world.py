@@ -16,7 +16,8 @@ measures exactly those properties of a world variant, never a method row (SHIFT,
              report L0, FVU and spliced-CE increase per submodule on the test biographies and on
              held-out corpus documents;
     evaluate - the same measurements for a GSAE folder already trained (e.g. the pipeline's
-             `gsae` stage, to check that the preset's SAEs still pass the rule).
+             `gsae` stage, to check that the preset's SAEs still pass the rule);
+    built  - the baselines of the preset's own world as the toolkit builds and caches it.
 
 Every measurement is appended to benchmarks/results/world_calibration.jsonl; shift/world/
 CALIBRATION.md records the targets, what was varied and the values tried.
@@ -25,6 +26,7 @@ CALIBRATION.md records the targets, what was varied and the values tried.
     python benchmarks/calibrate_world.py bib v3 v3-duty13 '{"duty_sentences": [1, 3]}'
     python benchmarks/calibrate_world.py gsae v3 --l1 3 --tokens 300000
     python benchmarks/calibrate_world.py evaluate v3 $SHIFT_HOME/stages/gsae/<key>/run
+    python benchmarks/calibrate_world.py built --preset tiny --note "test floor 500"
 """
 
 from __future__ import annotations
@@ -178,6 +180,29 @@ def world(name, overrides, preset):
             "build_s": manifest["timings_s"],
             "heldout_ce": manifest["eval"]["model_ce"],
             "biography_ce": manifest["eval"]["per_topic"]["biography"]["model_ce"],
+            "baselines": _baselines(paths, preset),
+        }
+    )
+
+
+@cli.command("built")
+@click.option("--preset", type=click.Choice(["tiny", "micro"]), default="tiny", show_default=True)
+@click.option("--note", default="", help="What changed, for the record.")
+def built(preset, note):
+    """Measure the baselines of the preset's own world as the toolkit builds it (cached under
+    $SHIFT_HOME/worlds), with its model and corpus SHA-256."""
+    from shift.world.build import ensure_world
+
+    paths = ensure_world(preset)
+    manifest = json.loads(paths.manifest.read_text())
+    _record(
+        {
+            "kind": "built-world",
+            "preset": preset,
+            "note": note,
+            "model_sha256": manifest["model_sha256"],
+            "corpus_sha256": manifest["corpus_sha256"],
+            "bib_test_groups": manifest["bib"]["test"],
             "baselines": _baselines(paths, preset),
         }
     )

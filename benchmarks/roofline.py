@@ -54,7 +54,8 @@ from circuits.metrics import probe_metric  # noqa: E402
 from shift.ablation import AblationEvaluator  # noqa: E402
 from shift.skyline import RankedFeature, feature_set  # noqa: E402
 from ssae.activations import read_activations  # noqa: E402
-from ssae.dictionary import AutoEncoder  # noqa: E402
+from ssae.archs import AutoEncoder  # noqa: E402
+from ssae.fit_config import FitConfig  # noqa: E402
 from ssae.io import write_json  # noqa: E402
 from ssae.models import LoadedModel, pythia70m_config  # noqa: E402
 from ssae.trainer import MultiSAETrainer  # noqa: E402
@@ -207,7 +208,7 @@ def main() -> None:
     }
     specs = lm.submodules(layers=range(5))
     rows = {n: a.reshape(-1, d) for n, a in read_activations(lm, specs, batch).items()}
-    trainer = MultiSAETrainer(saes, lr=1e-4, l1=1e-3, total_steps=10**6)
+    trainer = MultiSAETrainer(saes, FitConfig(lr=1e-4, l1=1e-3), total_steps=10**6)
     ig_batch = {
         "input_ids": batch["input_ids"][: args.ig_docs],
         "attention_mask": batch["attention_mask"][: args.ig_docs],

@@ -21,6 +21,7 @@ from typing import Literal, get_args
 from circuits.effects import EffectConfig
 from probes.probe import ProbeConfig
 from shift import validate
+from ssae.arch_config import ARCH_NAMES
 from ssae.errors import ConfigError
 from ssae.retrieval.pipeline import RetrievalConfig
 from ssae.train import FinetuneConfig
@@ -112,6 +113,12 @@ class RunConfig:
     seed: int = 0
     """Run seed: offsets the probe seed (42 + seed), picks the retrieval seed examples and
     orders the finetuning data. The dataset splits always use seed 42, as in the paper."""
+    sae_seed: int = 0
+    """Training seed of the general SAEs (initialisation, data order, resampling) when the preset
+    trains them; a loaded SAE folder is one draw and takes no seed."""
+    arch: str = "relu"
+    """SAE architecture of the general SAEs that GSAE/SSAE methods edit: relu, random-decoder,
+    topk, batchtopk, jumprelu, matryoshka or ortsae (the preset holds each one's setting)."""
     device: str = "auto"
     """`auto` (CUDA when available), `cpu` or `cuda`."""
     max_per_group: int | None = None
@@ -154,12 +161,17 @@ class RunConfig:
                 f"--force names unknown stages {sorted(unknown)}; stages: {', '.join(STAGES)}"
             )
         self.force = tuple(self.force)
+        if self.arch not in ARCH_NAMES:
+            raise ConfigError(
+                f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCH_NAMES)}"
+            )
         validate.check_values(
             {
                 "tilt": self.finetune.tilt,
                 "node_threshold": self.circuit.node_threshold,
                 "edge_threshold": self.circuit.edge_threshold,
                 "seed": self.seed,
+                "sae_seed": self.sae_seed,
                 "max_per_group": self.max_per_group,
             }
         )
@@ -205,6 +217,8 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "preset": (None, "preset"),
     "out": (None, "out"),
     "seed": (None, "seed"),
+    "sae_seed": (None, "sae_seed"),
+    "arch": (None, "arch"),
     "device": (None, "device"),
     "max_per_group": (None, "max_per_group"),
     "sae_eval": (None, "sae_eval"),

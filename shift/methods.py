@@ -90,11 +90,14 @@ class Method:
         if (self.probe is None) == (self.edit is None):
             raise ConfigError(f"method {self.key}: give exactly one of a probe or an edit recipe")
 
-    def row_labels(self, tilt: float = 0.0) -> list[str]:
-        """Labels of the rows this method adds to the table."""
+    def row_labels(self, tilt: float = 0.0, arch: str = "relu") -> list[str]:
+        """Labels of the rows this method adds to the table (the SAE architecture is named
+        when it is not the papers' ReLU + L1)."""
         label = self.label
         if tilt and self.edit is not None and self.edit.dictionaries == "ssae":
             label = label.replace("SSAE", f"SSAE (TERM t={tilt:g})")
+        if arch != "relu" and self.edit is not None and self.edit.dictionaries != "neurons":
+            label = f"{label} [{arch}]"
         if self.edit is not None and self.edit.retrain:
             return [label, f"{label} + retrain"]
         return [label]

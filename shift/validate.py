@@ -77,8 +77,9 @@ def check_values(values: Mapping[str, Any]) -> None:
     for name in ("node_threshold", "edge_threshold"):
         if values.get(name) is not None:
             finite(f"--{name.replace('_', '-')}", values[name], 0)
-    if values.get("seed") is not None:
-        at_least("--seed", values["seed"], 0)
+    for name in ("seed", "sae_seed"):
+        if values.get(name) is not None:
+            at_least(f"--{name.replace('_', '-')}", values[name], 0)
     if values.get("max_per_group") is not None:
         at_least("--max-per-group", values["max_per_group"], 1)
     if values.get("retrieval") is not None:
@@ -278,6 +279,7 @@ def check_run(cfg: Any, preset: Any) -> CheckedRun:
     }
     for option, value in sources.items():
         _local_path_exists(option, value)
+    _check_sae_recipe(cfg, preset)
     submodules = preset.submodule_names
     features = None
     features_file = cfg.selection.features_file
@@ -285,6 +287,22 @@ def check_run(cfg: Any, preset: Any) -> CheckedRun:
         features = feature_ids(features_file, submodules, _width(cfg, preset))
     human = labels(cfg.circuit.labels, submodules) if cfg.circuit.labels is not None else None
     return CheckedRun(device=dev, out=out, features=features, labels=human)
+
+
+def _check_sae_recipe(cfg: Any, preset: Any) -> None:
+    """`--arch` and `--sae-seed` choose how the general SAEs are trained: the preset must train
+    them and hold a setting for the architecture."""
+    edit = cfg.method.edit
+    if edit is None or edit.dictionaries == "neurons":
+        return
+    trained_here = preset.saes is None
+    if not trained_here and (cfg.arch != preset.gsae.arch.name or cfg.sae_seed != 0):
+        raise ToolkitError(
+            f"--arch/--sae-seed choose how general SAEs are trained, but this run loads them from "
+            f"{preset.saes}; drop the options, or use a preset that trains them (--preset tiny)"
+        )
+    if trained_here:
+        preset.gsae_recipe(cfg.arch, cfg.sae_seed)  # a one-line error for an uncalibrated arch
 
 
 def _width(cfg: Any, preset: Any) -> int | None:

@@ -1,6 +1,6 @@
 """Settings of SAE training from scratch (`TrainConfig`) and finetuning (`FinetuneConfig`).
 
-Both share `FitConfig`: the optimiser, the L1 penalty (fixed, warmed up, or steered towards a
+Both share `FitConfig`: the architecture (`ssae.arch_config.ArchConfig`), the optimiser, the L1 penalty (fixed, warmed up, or steered towards a
 target L0), the TERM tilt (0 is ERM), the token budget, resampling of dead features, the
 activation normalisation and the checkpoint cadence. `ssae.train` runs them; see its docstring for
 what normalisation and units mean. Every setting is validated when the config is made.
@@ -9,8 +9,9 @@ what normalisation and units mean. Every setting is validated when the config is
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
+from ssae.arch_config import ArchConfig
 from ssae.errors import ConfigError, ToolkitError
 
 
@@ -18,6 +19,9 @@ from ssae.errors import ConfigError, ToolkitError
 class FitConfig:
     """Settings shared by training and finetuning (defaults: see TrainConfig, FinetuneConfig)."""
 
+    arch: ArchConfig | None = None
+    """The SAE architecture and its own settings; for finetuning, None keeps each SAE's own
+    (config.json's record, else its class's reference defaults)."""
     lr: float = 1e-3
     """Adam learning rate after warm-up."""
     l1: float | None = 1.0
@@ -34,9 +38,11 @@ class FitConfig:
     decay_start: float | None = None
     """Fraction of the steps after which the learning rate decays linearly to 0 (None: never)."""
     l1_warmup_steps: int = 0
-    """Linear warm-up of lambda from 0 over this many steps."""
+    """Linear warm-up of the sparsity penalty (lambda; JumpReLU's L0 loss) from 0 over this many
+    steps."""
     target_l0: float | None = None
-    """Adaptive L1: steer each SAE's L0 towards this value (None: fixed lambda)."""
+    """Adaptive L1 (L1 architectures): steer each SAE's L0 towards this value (None: fixed
+    lambda)."""
     l1_adapt_rate: float = 0.05
     """Exponent of the multiplicative lambda controller."""
     resample_every: int | None = None
@@ -49,7 +55,8 @@ class FitConfig:
     checkpoint_every: int = 50
     """Write a resumable checkpoint every this many steps."""
     seed: int = 0
-    """Seed of the data order, initialisation and resampling."""
+    """Seed of the data order; each SAE's initialisation, resampling and other randomness derive
+    from (seed, submodule name) alone, so an SAE does not depend on the others trained with it."""
     names: list[str] | None = None
     """Submodules to train (default: all of the model, or all of the given SAE set)."""
     progress: bool = True
@@ -106,6 +113,7 @@ class TrainConfig(FitConfig):
     l1_warmup_steps: int = 20
     resample_every: int | None = 100
     dead_tokens: int = 50_000
+    arch: ArchConfig | None = field(default_factory=ArchConfig)
     expansion: int = 8
     """Dictionary width as a multiple of the activation width (when `dict_size` is None)."""
     dict_size: int | None = None
@@ -115,6 +123,8 @@ class TrainConfig(FitConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.arch is None:
+            raise ToolkitError("training from scratch needs an architecture (arch)")
         if self.l1 is None or self.normalize is None:
             raise ToolkitError("training from scratch needs an explicit l1 and normalize")
         if self.expansion < 1 or (self.dict_size is not None and self.dict_size < 1):

@@ -3,8 +3,10 @@
 dictionary_learning (Marks et al.; the paper preset's dictionaries): a folder with
 - `ae.pt`: a plain state dict saved with `torch.save`; the keys say the class:
   `AutoEncoder` {`encoder.weight` [n, d], `encoder.bias` [n], `decoder.weight` [d, n], `bias` [d]},
-  `AutoEncoderTopK` {`encoder.*`, `decoder.weight`, `b_dec`, `k`, `threshold`},
-  `JumpReluAutoEncoder` {`W_enc` [d, n], `b_enc`, `W_dec` [n, d], `b_dec`, `threshold`};
+  `AutoEncoderTopK` and `BatchTopKSAE` {`encoder.*`, `decoder.weight`, `b_dec`, `k`,
+  `threshold`} (the same keys: config.json's class name decides),
+  `JumpReluAutoEncoder` {`W_enc` [d, n], `b_enc`, `W_dec` [n, d], `b_dec`, `threshold` [n]},
+  `MatryoshkaBatchTopKSAE` {`W_enc`, `b_enc`, `W_dec`, `b_dec`, `k`, `threshold`, `group_sizes`};
 - `config.json`: `{"trainer": {"dict_class", "activation_dim", "dict_size", "lr", "l1_penalty",
   ...}, "buffer": {...}}`.
 
@@ -28,7 +30,14 @@ from pathlib import Path
 
 import torch
 
-from ssae.dictionary import AutoEncoder, Dictionary, JumpReLUAutoEncoder, TopKAutoEncoder
+from ssae.archs import (
+    AutoEncoder,
+    BatchTopKSAE,
+    JumpReLUAutoEncoder,
+    MatryoshkaBatchTopKSAE,
+    TopKAutoEncoder,
+)
+from ssae.dictionary import Dictionary
 from ssae.errors import CheckpointError
 from ssae.io import atomic_path, torch_load
 
@@ -38,10 +47,14 @@ SAELENS_CFG = "cfg.json"
 SAELENS_WEIGHTS = "sae_weights.safetensors"
 
 _DL_KEYS = {
+    # most specific first: the first layout whose keys are all present is the dictionary's
+    "MatryoshkaBatchTopKSAE": {"W_enc", "b_enc", "W_dec", "b_dec", "k", "threshold", "group_sizes"},
     "AutoEncoder": {"encoder.weight", "encoder.bias", "decoder.weight", "bias"},
     "AutoEncoderTopK": {"encoder.weight", "encoder.bias", "decoder.weight", "b_dec", "k"},
     "JumpReluAutoEncoder": {"W_enc", "b_enc", "W_dec", "b_dec", "threshold"},
 }
+_SAME_KEYS = {"BatchTopKSAE": "AutoEncoderTopK"}
+"""Classes whose state dict has another's keys; only config.json's class name tells them apart."""
 
 
 def is_dictionary_dir(path: str | os.PathLike) -> bool:
@@ -132,15 +145,23 @@ def dictionary_from_state_dict(
     if kind is None:
         raise CheckpointError(
             f"{file}: unknown dictionary layout (keys {sorted(keys)[:6]}); expected a "
-            "dictionary_learning AutoEncoder, AutoEncoderTopK or JumpReluAutoEncoder state dict"
+            f"dictionary_learning state dict of one of {', '.join([*_DL_KEYS, *_SAME_KEYS])}"
         )
-    if hint is not None and hint in _DL_KEYS and hint != kind:
+    layout = _SAME_KEYS.get(hint, hint)
+    if layout is not None and layout in _DL_KEYS and layout != kind:
         raise CheckpointError(f"{file}: config.json says {hint} but the weights are a {kind}")
     try:
-        if kind == "JumpReluAutoEncoder":
+        if kind in ("JumpReluAutoEncoder", "MatryoshkaBatchTopKSAE"):
             d, n = sd["W_enc"].shape
-            _expect(file, sd, {"b_enc": (n,), "W_dec": (n, d), "b_dec": (d,), "threshold": (n,)})
-            ae = JumpReLUAutoEncoder(d, n)
+            _expect(file, sd, {"b_enc": (n,), "W_dec": (n, d), "b_dec": (d,)})
+            if kind == "JumpReluAutoEncoder":
+                _expect(file, sd, {"threshold": (n,)})
+                ae = JumpReLUAutoEncoder(d, n)
+            else:
+                sizes = [int(v) for v in sd["group_sizes"].reshape(-1)]
+                if sum(sizes) != n or min(sizes, default=0) < 1:
+                    raise CheckpointError(f"{file}: group_sizes {sizes} do not sum to width {n}")
+                ae = MatryoshkaBatchTopKSAE(d, n, _k(file, sd, n), sizes)
             ae.load_state_dict({k: sd[k] for k in _DL_KEYS[kind]})
             return ae
         n, d = sd["encoder.weight"].shape
@@ -150,10 +171,8 @@ def dictionary_from_state_dict(
             ae = AutoEncoder(d, n)
         else:
             _expect(file, sd, {**shapes, "b_dec": (d,)})
-            k = int(sd["k"])
-            if not 1 <= k <= n:
-                raise CheckpointError(f"{file}: TopK k={k} is outside 1..{n}")
-            ae = TopKAutoEncoder(d, n, k)
+            cls = BatchTopKSAE if hint == "BatchTopKSAE" else TopKAutoEncoder
+            ae = cls(d, n, _k(file, sd, n))
             sd = {**sd, "threshold": sd.get("threshold", torch.tensor(-1.0))}
         ae.load_state_dict({k: v for k, v in sd.items() if k in ae.state_dict()})
     except ValueError as e:  # a shape of size 0 or a non-2-d weight
@@ -301,6 +320,13 @@ def _expect(file, tensors: dict, shapes: dict[str, tuple[int, ...]]) -> None:
         have = tuple(tensors[key].shape)
         if have != shape:
             raise CheckpointError(f"{file}: {key} has shape {have}, expected {shape}")
+
+
+def _k(file, sd: dict, n: int) -> int:
+    k = int(sd["k"])
+    if not 1 <= k <= n:
+        raise CheckpointError(f"{file}: k={k} is outside 1..{n}")
+    return k
 
 
 def _one_line(e: BaseException, limit: int = 160) -> str:

@@ -160,6 +160,14 @@ def stable_hash(obj: Any, length: int = 12) -> str:
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
+def derived_seed(seed: int, name: str, purpose: str) -> int:
+    """A 63-bit seed for one purpose of one named part (e.g. an SAE's initialisation), derived
+    from the run seed and the names only: a part's randomness does not depend on which other
+    parts exist or in which order they are made."""
+    blob = f"{seed}/{name}/{purpose}".encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import torch
 
-from ssae.dictionary import AutoEncoder, Dictionary, IdentityDictionary
+from ssae.arch_config import ArchConfig
+from ssae.archs import new_dictionary
+from ssae.dictionary import Dictionary, IdentityDictionary
 from ssae.errors import CheckpointError, ToolkitError
 from ssae.formats import is_dictionary_dir, load_dictionary, read_config, save_dictionary
-from ssae.io import atomic_dir
+from ssae.io import atomic_dir, derived_seed
 from ssae.models import SUBMODULE_KINDS, LoadedModel, SubmoduleSpec
 
 SET_FILE = "sae_set.json"
@@ -109,17 +111,18 @@ class SAESet(Mapping[str, Dictionary]):
         dict_size: int,
         names: list[str] | None = None,
         seed: int = 0,
+        arch: ArchConfig | None = None,
     ) -> SAESet:
-        """Freshly initialised ReLU AutoEncoders of width `dict_size` (seeded, reproducible)."""
+        """Freshly initialised dictionaries of width `dict_size` (default architecture: ReLU).
+
+        Each one is drawn from its own generator seeded by (seed, submodule name), so a
+        submodule's SAE is the same whichever other submodules are made with it."""
         specs = select_specs(_specs_of(lm_or_specs), names)
-        gen_state = torch.random.get_rng_state()
+        arch = arch or ArchConfig()
         dicts = {}
-        try:
-            for i, spec in enumerate(specs):
-                torch.manual_seed(seed * 1000 + i)
-                dicts[spec.name] = AutoEncoder(spec.d, dict_size)
-        finally:
-            torch.random.set_rng_state(gen_state)
+        for spec in specs:
+            gen = torch.Generator().manual_seed(derived_seed(seed, spec.name, "init"))
+            dicts[spec.name] = new_dictionary(spec.d, dict_size, arch, gen)
         return cls(dicts, specs)
 
     @classmethod

@@ -36,8 +36,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ssae.activations import ActivationCache, read_activations
-from ssae.dictionary import AutoEncoder
-from ssae.errors import DataError, ToolkitError
+from ssae.arch_config import ArchConfig
+from ssae.archs import for_training
+from ssae.configs import from_mapping
+from ssae.errors import DataError
 from ssae.fit_config import FinetuneConfig, FitConfig, TrainConfig
 from ssae.io import stable_hash, torch_save
 from ssae.models import LoadedModel
@@ -83,17 +85,17 @@ def train_saes(
     on_step: Callable[[int, dict], None] | None = None,
     residual_of: SAESet | None = None,
 ) -> SAESet:
-    """Train one ReLU SAE per submodule from scratch; the set is saved in `out_dir`.
+    """Train one SAE per submodule from scratch (architecture `cfg.arch`); saved in `out_dir`.
 
     With `residual_of` (a frozen SAE set), each SAE learns that set's reconstruction error
     x - residual_of[name](x) instead of x (the boost SAE of arXiv 2507.12990)."""
     specs = select_specs(lm.submodules(), cfg.names)
     width = cfg.dict_size or cfg.expansion * lm.d_model
-    saes = SAESet.new(specs, width, seed=cfg.seed)
+    saes = SAESet.new(specs, width, seed=cfg.seed, arch=cfg.arch)
     if not cfg.decoder_bias:
         for ae in saes.values():
-            ae.bias.data.zero_()
-            ae.bias.requires_grad_(False)
+            ae.decoder_bias.data.zero_()
+            ae.decoder_bias.requires_grad_(False)
     base = None
     if residual_of is not None:
         base = residual_of.with_specs(lm).subset(saes.names).to(lm.device)
@@ -109,12 +111,18 @@ def finetune_saes(
     out_dir: str | Path,
     on_step: Callable[[int, dict], None] | None = None,
 ) -> SAESet:
-    """Finetune (a copy of) every SAE of the set on `tokens`; the result is saved in `out_dir`."""
+    """Finetune (a copy of) every SAE of the set on `tokens`; the result is saved in `out_dir`.
+
+    Each SAE keeps its architecture: `cfg.arch` when given, else the one its config.json records
+    (a random-decoder SAE keeps its decoder frozen), else its class's."""
     bound = saes.with_specs(lm)
     names = cfg.names or bound.names
     bound = bound.subset(names)
     copied = SAESet(
-        {n: copy.deepcopy(bound[n]) for n in names}, bound.specs, bound.configs, bound.meta
+        {n: for_training(copy.deepcopy(bound[n]), _arch_of(bound, n, cfg)) for n in names},
+        bound.specs,
+        bound.configs,
+        bound.meta,
     )
     return _fit(
         lm, copied, tokens, cfg, Path(out_dir), fresh=False, kind="finetune", on_step=on_step
@@ -144,15 +152,14 @@ def _fit_run(
     base: SAESet | None = None,
 ) -> SAESet:
     _check_tokens(lm, tokens)
-    wrong = {n: type(d).__name__ for n, d in saes.items() if not isinstance(d, AutoEncoder)}
-    if wrong:
-        raise ToolkitError(
-            f"training and finetuning support ReLU AutoEncoder dictionaries only; got {wrong}"
-        )
+    archs = {n: ae.arch_config(_arch_of(saes, n, cfg)) for n, ae in saes.items()}
     specs = saes.specs
     key = stable_hash(
         {
             "kind": kind,
+            # 2: randomness per (seed, submodule name), one optimiser per SAE (was: by list index)
+            "seeding": 2,
+            "archs": {n: asdict(a) for n, a in archs.items()},
             "cfg": cfg.fingerprint(),
             "model": lm.name,
             "data": digest({"input_ids": tokens.input_ids, "lengths": tokens.lengths}),
@@ -180,18 +187,10 @@ def _fit_run(
             ae.scale_biases(1.0 / scales[n])  # into the space of x / s
     trainer = MultiSAETrainer(
         dict(saes.items()),
-        lr=cfg.lr,
-        l1=_l1_coefficients(saes, cfg, scales),
+        cfg,
         total_steps=len(plan.batches),
-        tilt=cfg.tilt,
-        warmup_steps=cfg.warmup_steps,
-        decay_start=cfg.decay_start,
-        l1_warmup_steps=cfg.l1_warmup_steps,
-        target_l0=cfg.target_l0,
-        l1_adapt_rate=cfg.l1_adapt_rate,
-        resample_every=cfg.resample_every,
-        dead_tokens=cfg.dead_tokens,
-        seed=cfg.seed,
+        l1=_l1_coefficients(saes, cfg, scales),
+        archs=archs,
     )
     history: list[float] = []
     if state is not None:
@@ -204,7 +203,7 @@ def _fit_run(
         total=total,
         initial=trainer.step_count,
         disable=not cfg.progress,
-        desc=f"sae {kind} ({len(saes)} SAEs)",
+        desc=f"sae {kind} ({len(saes)} {_arch_label(archs)} SAEs)",
         unit="step",
     )
     with bar:
@@ -233,6 +232,21 @@ def _fit_run(
     return _finish(lm, saes, trainer, scales, cfg, out_dir, key, kind, plan, tokens, history, stats)
 
 
+def _arch_of(saes: SAESet, name: str, cfg: FitConfig) -> ArchConfig | None:
+    """The architecture settings SAE `name` trains with: `cfg.arch`, else the ones its
+    config.json records, else None (its class's reference defaults)."""
+    if cfg.arch is not None:
+        return cfg.arch
+    recorded = saes.configs.get(name, {}).get("trainer", {}).get("arch")
+    if not recorded:
+        return None
+    return from_mapping(ArchConfig, recorded, where=f"config.json of {name}: trainer.arch")
+
+
+def _arch_label(archs: dict[str, ArchConfig]) -> str:
+    return "/".join(sorted({a.name for a in archs.values()}))
+
+
 def _finish(lm, saes, trainer, scales, cfg, out_dir, key, kind, plan, tokens, history, stats):
     raw, configs = {}, {}
     for n, ae in saes.items():
@@ -243,6 +257,7 @@ def _finish(lm, saes, trainer, scales, cfg, out_dir, key, kind, plan, tokens, hi
         configs[n] = {
             "trainer": {
                 "trainer_class": f"ssae.{kind}",
+                "arch": asdict(trainer.state[n].arch),
                 "lr": cfg.lr,
                 "l1_penalty": trainer.l1[n],
                 "l1_penalty_units": "x / activation_scale (E||x/s||^2 = d when measured)",
@@ -292,6 +307,9 @@ def _l1_coefficients(saes: SAESet, cfg: FitConfig, scales: dict[str, float]) -> 
         return {n: float(cfg.l1) for n in saes}
     out = {}
     for n in saes:
+        if not saes[n].uses_l1:
+            out[n] = 0.0
+            continue
         l1, then = _trained_with(saes, n)
         out[n] = 0.1 if l1 is None else l1 * (then or 1.0) / scales[n]
     return out
@@ -324,8 +342,8 @@ def _initial_scales(source, saes, tokens, plan, cfg, fresh) -> dict[str, float]:
         return {n: known[n] or activation_scale(xs[n]) for n in saes}
     with torch.no_grad():
         for n, ae in saes.items():
-            if ae.bias.requires_grad:  # a fixed (zero) decoder bias stays fixed
-                ae.bias.copy_(xs[n].mean(0))  # raw space; scale_biases(1/s) follows
+            if ae.decoder_bias.requires_grad:  # a fixed (zero) decoder bias stays fixed
+                ae.decoder_bias.copy_(xs[n].mean(0))  # raw space; scale_biases(1/s) follows
     return {n: activation_scale(xs[n]) if cfg.normalize else 1.0 for n in saes}
 
 

@@ -13,6 +13,7 @@ import click
 
 from shift.commands.options import Opt, given, options, path_option
 from shift.validate import DeviceParam
+from ssae.arch_config import ARCH_NAMES
 from ssae.errors import DataError, ToolkitError
 from ssae.train import FinetuneConfig, TrainConfig
 
@@ -28,7 +29,7 @@ def _fit_options(cls: type, *extra: Opt) -> tuple[Opt, ...]:
         Opt(cls, "tilt"),
         Opt(cls, "target_l0"),
         Opt(cls, "names", ("--submodules",)),
-        Opt(cls, "seed"),
+        Opt(cls, "seed", ("--seed", "--sae-seed")),
         Opt(cls, "checkpoint_every"),
     )
 
@@ -88,22 +89,65 @@ def sae():
 
 
 @sae.command()
-@_model_option
+@click.option(
+    "--preset",
+    help="Take the model, corpus, context length, submodules, width and training recipe from a "
+    "preset (tiny, micro; with --arch, that architecture's calibrated setting); the other "
+    "options override it.",
+)
+@click.option(
+    "--arch",
+    metavar="[" + "|".join(ARCH_NAMES) + "]",
+    help="SAE architecture [default: the preset's, else relu].",
+)
+@click.option(
+    "--k",
+    "arch_k",
+    type=int,
+    help="Active features per token (topk, batchtopk, matryoshka, ortsae).",
+)
+@click.option(
+    "--model", "model_id", help="Hugging Face model id or local directory [default: the preset's]."
+)
+@click.option(
+    "--device", default="cpu", show_default=True, type=DeviceParam(), help="torch device."
+)
 @_data_option(required=False)
 @path_option("--corpus", help="Corpus .jsonl (instead of --data).")
 @click.option("--text-field", default="text", show_default=True, help="Text field of --corpus.")
 @click.option("--max-docs", type=int, help="Use at most this many corpus documents.")
-@click.option("--ctx-len", default=128, show_default=True, help="Tokens per corpus document.")
+@click.option(
+    "--ctx-len", type=int, help="Tokens per corpus document [default: the preset's, else 128]."
+)
 @_out_option("Output SAE set folder.")
 @options(TRAIN_OPTIONS)
-def train(model_id, device, data, corpus, text_field, max_docs, ctx_len, out, **values):
-    """Train general SAEs for all submodules of a model from scratch."""
+def train(
+    preset,
+    arch,
+    arch_k,
+    model_id,
+    device,
+    data,
+    corpus,
+    text_field,
+    max_docs,
+    ctx_len,
+    out,
+    **values,
+):
+    """Train general SAEs for all submodules of a model from scratch.
+
+    `--target-l0` is the L1 architectures' adaptive-L1 target, and JumpReLU's L0 target."""
     from ssae.tokens import TokenDataset
     from ssae.train import train_saes
 
+    cfg, model_id, corpus, ctx_len = _train_recipe(
+        preset, arch, arch_k, model_id, data, corpus, ctx_len, given(values, TRAIN_OPTIONS)
+    )
+    if model_id is None:
+        raise ToolkitError("pass --model (a model id or folder) or --preset")
     if (data is None) == (corpus is None):
         raise ToolkitError("pass exactly one of --data DIR (token dataset) or --corpus FILE.jsonl")
-    cfg = TrainConfig(**given(values, TRAIN_OPTIONS))
     lm = _load_lm(model_id, device)
     if data is not None:
         tokens = TokenDataset.load(data)
@@ -113,7 +157,41 @@ def train(model_id, device, data, corpus, text_field, max_docs, ctx_len, out, **
             texts, lm.tokenizer, ctx_len=ctx_len, source=str(corpus), tokenizer_name=model_id
         )
     saes = train_saes(lm, tokens, cfg, out)
-    click.echo(f"trained {len(saes)} SAEs on {saes.meta.get('n_tokens')} tokens -> {out}")
+    click.echo(
+        f"trained {len(saes)} {cfg.arch.name} SAEs on {saes.meta.get('n_tokens')} tokens -> {out}"
+    )
+
+
+def _train_recipe(preset, arch, arch_k, model_id, data, corpus, ctx_len, values):
+    """(TrainConfig, model, corpus, ctx_len): the preset's recipe (when one is named) for the
+    architecture, with the options given on top."""
+    import dataclasses
+
+    from ssae.arch_config import ArchConfig
+
+    base = None
+    if preset is not None:
+        from shift.presets import get_preset
+
+        p = get_preset(preset)
+        calibrated = {p.gsae.arch.name, *(r.arch.name for r in p.archs)}
+        # An architecture the preset has no setting for takes [gsae]'s recipe and the given k.
+        base = p.gsae_recipe(arch if arch in calibrated else None, values.get("seed"))
+        wanted = [s for s, v in (("model", model_id), ("corpus", data or corpus)) if v is None]
+        resolved = p.resolve(*wanted) if wanted else p
+        model_id = model_id or resolved.model
+        if data is None and corpus is None:
+            corpus = Path(resolved.corpus)
+        ctx_len = ctx_len or p.ctx_len
+    arch_cfg = base.arch if base is not None else ArchConfig()
+    if arch is not None and arch != arch_cfg.name:
+        arch_cfg = ArchConfig(arch, k=arch_k, target_l0=values.get("target_l0"))
+    elif arch_k is not None:
+        arch_cfg = dataclasses.replace(arch_cfg, k=arch_k)
+    if arch_cfg.name == "jumprelu" and "target_l0" in values:
+        arch_cfg = dataclasses.replace(arch_cfg, target_l0=values.pop("target_l0"))
+    cfg = dataclasses.replace(base, **values) if base is not None else TrainConfig(**values)
+    return dataclasses.replace(cfg, arch=arch_cfg), model_id, corpus, ctx_len or 128
 
 
 @sae.command()

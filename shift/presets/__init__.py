@@ -27,6 +27,7 @@ from pathlib import Path
 from probes.probe import ProbeConfig
 from shift.config import CircuitConfig
 from shift.world.config import PRESETS as WORLDS
+from ssae.arch_config import ARCH_NAMES, ArchConfig
 from ssae.configs import from_mapping
 from ssae.errors import ConfigError
 from ssae.retrieval.pipeline import RetrievalConfig
@@ -34,6 +35,17 @@ from ssae.train import FinetuneConfig, TrainConfig
 
 WORLD_PREFIX = "world:"
 SOURCES = ("model", "bib", "saes", "corpus")
+
+
+@dataclass(frozen=True)
+class ArchRecipe:
+    """An SAE architecture's calibrated setting in a preset: what `--arch NAME` changes in the
+    preset's `[gsae]` recipe (everything else - tokens, learning rate, schedule - stays)."""
+
+    arch: ArchConfig
+    """The architecture and its own settings (its sparsity: k, or JumpReLU's target_l0)."""
+    l1: float | None = None
+    """L1 coefficient of an L1 architecture (relu, random-decoder); None keeps `[gsae]`'s."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,8 @@ class Preset:
     """How probes train (one epoch of the paper's recipe unless the preset says otherwise)."""
     gsae: TrainConfig = field(default_factory=TrainConfig)
     """How general SAEs are trained when `saes` is None (width: `sae_width`)."""
+    archs: tuple[ArchRecipe, ...] = ()
+    """The other SAE architectures' calibrated settings (`[[archs]]` tables; `--arch`)."""
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     """How SSAEs are finetuned on the retrieved data."""
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
@@ -102,6 +116,12 @@ class Preset:
             raise ConfigError(
                 f"preset {self.name}: no built-in world {self.world!r}; worlds: {', '.join(WORLDS)}"
             )
+        names = [r.arch.name for r in self.archs]
+        if len(set(names)) != len(names) or self.gsae.arch.name in names:
+            raise ConfigError(
+                f"preset {self.name}: each architecture needs one setting ([gsae] is "
+                f"{self.gsae.arch.name}; [[archs]] {names})"
+            )
         needs_world = [s for s in SOURCES if str(getattr(self, s)).startswith(WORLD_PREFIX)]
         if needs_world and self.world is None:
             raise ConfigError(f"preset {self.name}: {needs_world} name a world but it has none")
@@ -113,6 +133,26 @@ class Preset:
         for i in self.layers:
             names += [f"attn_out_layer{i}", f"mlp_out_layer{i}", f"resid_out_layer{i}"]
         return names
+
+    def gsae_recipe(self, arch: str | None = None, seed: int | None = None) -> TrainConfig:
+        """How this preset trains general SAEs of architecture `arch` (default `[gsae]`'s) with
+        training seed `seed` (default `[gsae]`'s): `[gsae]` with the architecture's calibrated
+        setting, at `sae_width` for the preset's submodules."""
+        tc = _replace(self.gsae, dict_size=self.sae_width, names=self.submodule_names)
+        if seed is not None:
+            tc = _replace(tc, seed=seed)
+        if arch is None or arch == tc.arch.name:
+            return tc
+        recipe = next((r for r in self.archs if r.arch.name == arch), None)
+        if recipe is None:
+            known = [tc.arch.name, *(r.arch.name for r in self.archs)]
+            hint = "" if arch in ARCH_NAMES else f"; architectures: {', '.join(ARCH_NAMES)}"
+            raise ConfigError(
+                f"preset {self.name} has no calibrated setting for --arch {arch} (it has "
+                f"{', '.join(known)}){hint}"
+            )
+        l1 = tc.l1 if recipe.l1 is None else recipe.l1
+        return _replace(tc, arch=recipe.arch, l1=l1)
 
     def with_sources(self, **overrides: str | None) -> Preset:
         """A copy with the non-None source overrides (`model`, `bib`, `saes`, `corpus`)."""

@@ -129,7 +129,7 @@ def run_circuit(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> Ci
         data = train.select(train.balanced[: 4 * n])
         graph = annotate_circuit(graph, ctx.lm, dicts, data=data, labels=circuit.labels)
         save_graph(graph, d / "circuit.json")
-        labels = ctx.method.row_labels(ctx.cfg.finetune.tilt)
+        labels = ctx.method.row_labels(ctx.cfg.finetune.tilt, ctx.cfg.arch)
         title = f"Bias in Bios classifier circuit ({cfg.preset} preset, {labels[0]})"
         for suffix in ("svg", "png"):
             render_circuit(graph, d / f"circuit.{suffix}", title=title)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from shift.stages.context import RunContext
 from ssae.errors import ToolkitError
+from ssae.fit_config import TrainConfig
 from ssae.io import stable_hash
 from ssae.sae_set import SAESet
 
@@ -73,7 +74,10 @@ def run_dictionaries(ctx: RunContext) -> EditedDictionaries:
     return EditedDictionaries(ssae, general, keys)
 
 
-def run_gsae(ctx: RunContext) -> Dictionaries:
+def run_gsae(ctx: RunContext, recipe: TrainConfig | None = None) -> Dictionaries:
+    """The general SAEs: the preset's folder, or trained by the preset's recipe for the run's
+    architecture and SAE seed (`recipe` replaces it: the calibration of a new setting trains its
+    candidates through this very stage, so the chosen one is already cached when adopted)."""
     preset = ctx.preset
     if preset.saes:
         folder = _sae_folder(preset.saes)
@@ -84,7 +88,9 @@ def run_gsae(ctx: RunContext) -> Dictionaries:
     from ssae.tokens import TokenDataset
     from ssae.train import train_saes
 
-    tc = replace(preset.gsae, dict_size=preset.sae_width, names=preset.submodule_names)
+    # Studies open the stage without a run configuration: the preset's own recipe.
+    arch, seed = (ctx.cfg.arch, ctx.cfg.sae_seed) if ctx.cfg is not None else (None, None)
+    tc = recipe or preset.gsae_recipe(arch, seed)
     corpus = load_corpus(preset.corpus)
     inputs = {
         "model": ctx.model_key,

@@ -27,7 +27,7 @@ def run_edit(
     from shift.baselines import evaluate_split
 
     edit = ctx.method.edit
-    labels = ctx.method.row_labels(ctx.cfg.finetune.tilt)
+    labels = ctx.method.row_labels(ctx.cfg.finetune.tilt, ctx.cfg.arch)
     inputs = {"skyline": selection.key, "probes": probes.key, "labels": labels}
 
     def fn(d: Path) -> dict:

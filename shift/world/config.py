@@ -65,9 +65,12 @@ class BibConfig:
     """Biographies in (train, dev, test), shared out by each profession's BiB-like frequency
     `Profession.weight` (professor about 30%, nurse 5%), before the minority-group floor. Sized so
     that the paper's probe recipe (one epoch, batch 128) takes a few dozen steps, as on real BiB."""
-    min_group: tuple[int, int, int] = (1100, 100, 150)
+    min_group: tuple[int, int, int] = (1100, 100, 500)
     """Smallest profession x gender group of the SHIFT pair professions in (train, dev, test);
-    a profession's split grows until its minority gender reaches this size."""
+    a profession's split grows until its minority gender reaches this size. The test floor of
+    500 gives a worst-group accuracy a standard error of about 2 points or less (it was 150:
+    3.4 points at 77%); each split has its own random stream, so the train and dev splits, the
+    corpus and the LM do not change with it."""
     first_person_prob: float = 0.05
     """Fraction of biographies written in the first person (no pronoun cue to gender)."""
     title_word_prob: float = 0.15

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ssae.dictionary import AutoEncoder
+from ssae.archs import AutoEncoder
 from ssae.errors import CheckpointError
 
 

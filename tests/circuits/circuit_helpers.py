@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ssae.dictionary import AutoEncoder
+from ssae.archs import AutoEncoder
 from ssae.models import LoadedModel
 from tests.conftest import make_gpt_neox
 

@@ -7,7 +7,8 @@ import torch
 
 from shift.ablation import AblationEvaluator, ablate, parse_feature_ids
 from shift.skyline import feature_set, rank_features
-from ssae.dictionary import AutoEncoder, IdentityDictionary
+from ssae.archs import AutoEncoder
+from ssae.dictionary import IdentityDictionary
 from ssae.errors import ToolkitError
 from tests.conftest import make_gpt_neox, pythia_tokenizer
 

@@ -6,7 +6,8 @@ import torch
 
 from shift.saebench import mean_difference, scores
 from ssae.activations import read_activations
-from ssae.dictionary import AutoEncoder, IdentityDictionary
+from ssae.archs import AutoEncoder
+from ssae.dictionary import IdentityDictionary
 
 
 def _setup():

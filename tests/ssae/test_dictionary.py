@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssae.dictionary import AutoEncoder, IdentityDictionary, JumpReLUAutoEncoder, TopKAutoEncoder
+from ssae.archs import AutoEncoder, JumpReLUAutoEncoder, TopKAutoEncoder
+from ssae.dictionary import IdentityDictionary
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

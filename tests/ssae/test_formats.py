@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ssae.dictionary import AutoEncoder, JumpReLUAutoEncoder, TopKAutoEncoder
+from ssae.archs import AutoEncoder, JumpReLUAutoEncoder, TopKAutoEncoder
 from ssae.errors import CheckpointError
 from ssae.formats import load_dictionary, read_saelens, save_dictionary
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from ssae.dictionary import AutoEncoder
+from ssae.archs import AutoEncoder
 from ssae.errors import CheckpointError, ToolkitError
 from ssae.formats import save_dictionary
 from ssae.sae_set import SAESet

@@ -95,7 +95,7 @@ def train_sae(lm, spec_name: str, texts: list[str], dict_size: int, l1: float, s
     """A ReLU SAE fitted for a few hundred Adam steps on the model's activations over `texts`."""
     import numpy as np
 
-    from ssae.dictionary import AutoEncoder
+    from ssae.archs import AutoEncoder
     from ssae.retrieval.tracin import submodule_activations, token_batches
 
     spec = lm.submodule(spec_name)

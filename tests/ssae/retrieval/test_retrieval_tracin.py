@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ssae.dictionary import AutoEncoder
+from ssae.archs import AutoEncoder
 from ssae.retrieval import tracin
 
 

@@ -38,7 +38,7 @@ def _fvu(x, x_hat):
 
 def test_boosted_dictionary_is_base_plus_residual_of_the_error():
     torch.manual_seed(0)
-    from ssae.dictionary import AutoEncoder
+    from ssae.archs import AutoEncoder
 
     b, r = AutoEncoder(8, 12), AutoEncoder(8, 5)
     with torch.no_grad():
