@@ -63,10 +63,19 @@ def _load() -> dict:
     return {"rule": __doc__.split("The rule")[1].split("Measured per")[0].strip(), "runs": []}
 
 
-def _save(record: dict) -> None:
+def _add_run(run: dict, **fields) -> dict:
+    """Record `run` (replacing one of the same label) and `fields`, under a lock: several
+    architectures are calibrated by parallel processes."""
+    from filelock import FileLock
+
     from ssae.io import write_json
 
-    write_json(RESULTS, record)
+    with FileLock(str(RESULTS) + ".lock"):
+        record = _load()
+        record["runs"] = [r for r in record["runs"] if r["label"] != run["label"]] + [run]
+        record.update(fields)
+        write_json(RESULTS, record)
+    return record
 
 
 def _context():
@@ -134,10 +143,8 @@ def target():
     ctx = _context()
     recipe = ctx.preset.gsae_recipe(None, 0)
     run = _measure(ctx, recipe, "relu (the preset's [gsae])")
-    record = _load()
-    record["target"] = {"mean_l0": run["mean_l0"], "l1": recipe.l1, "stage_key": run["stage_key"]}
-    record["runs"] = [r for r in record["runs"] if r["label"] != run["label"]] + [run]
-    _save(record)
+    target = {"mean_l0": run["mean_l0"], "l1": recipe.l1, "stage_key": run["stage_key"]}
+    _add_run(run, target=target)
     click.echo(f"L* = {run['mean_l0']} (mean FVU {run['mean_fvu']}, {run['train_s']} s)")
 
 
@@ -190,8 +197,7 @@ def candidates(arch):
             label = f"{arch} {setting}={value:g}"
             run = _measure(ctx, _recipe(ctx, arch, setting, value), label)
             run["extension"] = round_
-            record["runs"] = [r for r in record["runs"] if r["label"] != label] + [run]
-            _save(record)
+            record = _add_run(run)
             tried[value] = run["mean_l0"]
             click.echo(f"{label}: mean L0 {run['mean_l0']} FVU {run['mean_fvu']}", err=True)
         runs = [r for r in record["runs"] if r["label"].startswith(f"{arch} ")]
@@ -218,8 +224,7 @@ def choose():
         best = min(ok, key=lambda r: r["mean_fvu"])
         chosen[arch] = {"calibrated": True, "label": best["label"], "arch": best["arch"]}
         chosen[arch]["l1"] = best["l1"]
-    record["choice"] = chosen
-    _save(record)
+    _add_run(record["runs"][0], choice=chosen)
     for arch, c in chosen.items():
         if not c["calibrated"]:
             click.echo(f"# {arch}: not calibrated (nearest {c['nearest']})")
