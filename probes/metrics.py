@@ -10,6 +10,10 @@ labels g:
   mean over G of [y_hat = y]  (higher is better; the spurious classifier fails on the groups
   where profession and gender disagree);
 - ambiguous accuracy   = mean over the ambiguous set of [y_hat = y]  (there y = g everywhere).
+
+Each row also keeps its hard predictions over the whole test pool, packed one bit per example
+(`pack_bits`), so intervals over test examples and paired differences between rows can be
+computed later from the rows alone (`shift.bench_stats`).
 """
 
 from __future__ import annotations
@@ -57,9 +61,29 @@ class ProbeMetrics:
     """Profession accuracy per subgroup, e.g. `professor/female`."""
     worst_group: str = ""
     """Name of the subgroup with the lowest accuracy."""
+    predictions: str = ""
+    """Hard 0/1 predictions over the test pool, packed by `pack_bits`."""
 
     def row(self) -> dict:
         return asdict(self)
+
+
+def pack_bits(values: torch.Tensor) -> str:
+    """0/1 values [n] as a hex string, 8 values per byte, first value in the lowest bit."""
+    bits = values.detach().to("cpu", torch.uint8).reshape(-1)
+    pad = (-len(bits)) % 8
+    bits = torch.cat([bits, bits.new_zeros(pad)]).reshape(-1, 8)
+    weights = torch.tensor([1 << i for i in range(8)], dtype=torch.uint8)
+    return bytes((bits * weights).sum(1, dtype=torch.uint8).tolist()).hex()
+
+
+def unpack_bits(text: str, n: int) -> torch.Tensor:
+    """The inverse of `pack_bits`: a bool tensor [n]."""
+    raw = torch.tensor(list(bytes.fromhex(text)), dtype=torch.uint8)
+    bits = (raw[:, None] >> torch.arange(8, dtype=torch.uint8)) & 1
+    if bits.numel() < n:
+        raise ConfigError(f"packed predictions hold {bits.numel()} values, expected {n}")
+    return bits.reshape(-1)[:n].bool()
 
 
 def evaluate_predictions(
@@ -84,6 +108,7 @@ def evaluate_predictions(
         ambiguous_acc=accuracy(pred[ambiguous], profession[ambiguous]),
         group_acc=per_group,
         worst_group=worst,
+        predictions=pack_bits(pred.long() != 0),
     )
 
 

@@ -37,6 +37,7 @@ Stage = Literal[
     "skyline",
     "shift",
     "sae-eval",
+    "saebench-scr",
 ]
 STAGES: tuple[str, ...] = get_args(Stage)
 DATASETS = ("bib",)
@@ -125,6 +126,9 @@ class RunConfig:
     """Cap on each profession x gender group per split (quick runs); None = all."""
     sae_eval: bool = True
     """Evaluate the SAEs (L0, FVU, spliced CE) on the test biographies."""
+    saebench_scr: bool = False
+    """Also score the dictionaries with SAEBench's SCR at N = 10 and 20 (one-layer selection at
+    the probe's layer, `shift.stages.scr`); `shift bench` turns it on."""
     force: tuple[Stage, ...] = ()
     """Recompute this stage even if cached (repeatable); the old result stays until it is done."""
     verify: bool = False
@@ -177,6 +181,17 @@ class RunConfig:
         )
         self.out = Path(self.out or Path("runs") / f"{self.dataset}-{self.sae}-{self.preset}")
 
+    def named_preset(self):
+        """The preset with this run's source overrides and profession pair; its `world:` sources
+        are still names (nothing is built)."""
+        from shift.presets import get_preset
+
+        src = self.sources
+        preset = get_preset(
+            self.preset, model=src.model, bib=src.bib_path, saes=src.saes, corpus=src.corpus
+        )
+        return dataclasses.replace(preset, professions=tuple(src.professions.split(",")))
+
     @property
     def method(self):
         from shift.methods import get_method
@@ -222,6 +237,7 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "device": (None, "device"),
     "max_per_group": (None, "max_per_group"),
     "sae_eval": (None, "sae_eval"),
+    "saebench_scr": (None, "saebench_scr"),
     "force": (None, "force"),
     "verify": (None, "verify"),
     "model": ("sources", "model"),

@@ -33,6 +33,9 @@ TextView = Literal["as written", "gendered words deleted"]
 DictionaryKind = Literal["gsae", "ssae", "neurons"]
 Fill = Literal["zero", "mean"]
 Ranking = Literal["circuit", "saebench"]
+FinetuneData = Literal["retrieved", "general"]
+FinetuneRecipe = Literal["preset", "paper"]
+SelectBy = Literal["profession", "worst group"]
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,25 @@ class EditRecipe:
     stage), or by SAEBench's |mean activation difference x gender-probe weight projection|."""
     retrain: bool = True
     """Also retrain the probe on the edited model's activations (a `+ retrain` row)."""
+    finetune_data: FinetuneData = "retrieved"
+    """SSAEs: finetuned on retrieved subdomain documents, or on as many random corpus documents
+    (the control that separates "specialised data" from "any finetuning after the cut")."""
+    finetune_recipe: FinetuneRecipe = "preset"
+    """SSAEs: the preset's finetuning recipe, or the paper's proportions (one epoch at lr 1e-4
+    on retrieved tokens = 8M / 2B of the GSAE's training tokens, at least one full step)."""
+    select_by: SelectBy = "profession"
+    """The skyline's k maximises dev profession accuracy (the papers') or dev worst-group."""
+    max_k: int | None = None
+    """The skyline sweeps k = 1..max_k; None is the run's `--max-k` (200)."""
 
     def __post_init__(self):
         check_choices(self)
+        if self.dictionaries != "ssae" and (
+            self.finetune_data != "retrieved" or self.finetune_recipe != "preset"
+        ):
+            raise ConfigError("finetune_data and finetune_recipe apply to SSAE methods only")
+        if self.max_k is not None and self.max_k < 1:
+            raise ConfigError("max_k must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -104,6 +123,10 @@ class Method:
 
 
 DELETED: TextView = "gendered words deleted"
+GEN: FinetuneData = "general"
+WG: SelectBy = "worst group"
+PAPER_RETRIEVAL_RATIO = 8_000_000 / 2_000_000_000
+"""The SSAE paper's retrieved tokens per GSAE training token (8M retrieved, GSAEs on 2B)."""
 METHODS: dict[str, Method] = {
     m.key: m
     for m in (
@@ -116,6 +139,34 @@ METHODS: dict[str, Method] = {
         Method("comp-gsae", "Comp. GSAE SHIFT", edit=EditRecipe("gsae", compressed=True)),
         Method("comp-ssae", "Comp. SSAE SHIFT", edit=EditRecipe("ssae", compressed=True)),
         Method("saebench", "GSAE SAEBench top-N", edit=EditRecipe("gsae", ranking="saebench")),
+        # Controls (issue 29): general-data finetuning, the paper's finetuning proportions, and
+        # the skyline's k chosen on dev worst-group accuracy or swept to 400.
+        Method(
+            "ssae-general", "General-finetune SHIFT", edit=EditRecipe("ssae", finetune_data=GEN)
+        ),
+        Method(
+            "comp-ssae-general",
+            "Comp. general-finetune SHIFT",
+            edit=EditRecipe("ssae", compressed=True, finetune_data=GEN),
+        ),
+        Method(
+            "ssae-paper",
+            "SSAE SHIFT (paper recipe)",
+            edit=EditRecipe("ssae", finetune_recipe="paper"),
+        ),
+        Method(
+            "comp-ssae-paper",
+            "Comp. SSAE SHIFT (paper recipe)",
+            edit=EditRecipe("ssae", compressed=True, finetune_recipe="paper"),
+        ),
+        Method(
+            "gsae-wg", "GSAE SHIFT (k by dev worst group)", edit=EditRecipe("gsae", select_by=WG)
+        ),
+        Method(
+            "ssae-wg", "SSAE SHIFT (k by dev worst group)", edit=EditRecipe("ssae", select_by=WG)
+        ),
+        Method("gsae-k400", "GSAE SHIFT (max k 400)", edit=EditRecipe("gsae", max_k=400)),
+        Method("ssae-k400", "SSAE SHIFT (max k 400)", edit=EditRecipe("ssae", max_k=400)),
         Method("oracle", "Oracle", ProbeRecipe("balanced"), reference=True),
     )
 }

@@ -13,6 +13,7 @@ Its stages (`shift.stages`), each cached under a key of its inputs (`shift.cache
 5. `skyline`  - the features to ablate: top-k by the method's ranking, k chosen on the dev set.
 6. `shift`    - the features ablated on the test set; the probe retrained on ablated activations.
 7. `sae-eval` - L0, FVU and spliced cross-entropy of the dictionaries on the test biographies.
+8. `saebench-scr` - (`--saebench-scr`, on in `shift bench`) SAEBench's SCR at N = 10 and 20.
 
 The report (`results.json`, `results.md`, the circuit SVG/PNG, the sweep plot) is written to `--out`.
 """
@@ -31,6 +32,7 @@ from shift.stages import (
     run_gender_effects,
     run_probes,
     run_sae_eval,
+    run_saebench_scr,
     run_selection,
 )
 
@@ -64,4 +66,9 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False) -> dict:
             report.keys["circuit"] = circuit.key
         if cfg.sae_eval and dicts.edited.dir is not None:
             report.sae_eval, report.keys["sae-eval"] = run_sae_eval(ctx, dicts)
+        if cfg.saebench_scr and dicts.edited.dir is not None:
+            label = ctx.method.row_labels(cfg.finetune.tilt, cfg.arch)[0]
+            report.scr_rows, report.keys["saebench-scr"] = run_saebench_scr(
+                ctx, dicts.edited, probes, label
+            )
     return write_run_report(report, time.perf_counter() - t_start)

@@ -62,6 +62,8 @@ class RunReport:
     circuit: CircuitResult | None = None
     selection: SelectionResult | None = None
     sae_eval: dict | None = None
+    scr_rows: list[dict] = field(default_factory=list)
+    """SAEBench's SCR at N = 10 and 20 (`shift.stages.scr`), when computed."""
 
     def add(self, rows: list[dict], **keys: str) -> None:
         self.method_rows += rows
@@ -76,6 +78,23 @@ class RunReport:
         before = [r for r in self.reference_rows if by_label[r["method"]] < at]
         after = [r for r in self.reference_rows if by_label[r["method"]] > at]
         return before + self.method_rows + after
+
+
+def test_pool(test) -> dict:
+    """The test pool's labels, packed as the rows' predictions are (`probes.metrics.pack_bits`):
+    what intervals over test examples need besides the predictions."""
+    import torch
+
+    from probes.metrics import pack_bits
+
+    balanced = torch.zeros(len(test), dtype=torch.bool)
+    balanced[test.balanced] = True
+    return {
+        "n": len(test),
+        "profession": pack_bits(test.profession),
+        "gender": pack_bits(test.gender),
+        "balanced": pack_bits(balanced),
+    }
 
 
 def write_run_report(report: RunReport, seconds: float) -> dict:
@@ -101,12 +120,18 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
         "timings_s": timings,
         "peak_rss_mib": dict(ctx.runner.peak_rss_mib),
         "sae_eval": report.sae_eval,
+        "saebench_scr": report.scr_rows,
         "config": {**asdict(cfg), "out": str(cfg.out), "preset_resolved": preset},
         "stage_keys": report.keys,
+        "provenance": ctx.provenance,
+        "test_pool": test_pool(ctx.bib["test"]),
     }
     write_report(out, table, json.loads(json.dumps(extra, default=str)), sections)
     return {
         "rows": table,
+        "test_pool": extra["test_pool"],
+        "saebench_scr": report.scr_rows,
+        "provenance": ctx.provenance,
         "k": k,
         "timings": timings,
         "cached": ctx.runner.cached,
@@ -131,6 +156,13 @@ def _sections(report: RunReport, timings: dict, out: Path) -> list[str]:
             sae_eval_markdown(report.sae_eval, label),
             "",
         ]
+    if report.scr_rows:
+        sections += ["## SAEBench SCR (probe-layer features, zero-ablated)", ""]
+        sections += ["| row | profession | SCR |", "|---|---|---|"]
+        for r in report.scr_rows:
+            scr = f"{r['scr']:.3f}" if "scr" in r else "-"
+            sections.append(f"| {r['method']} | {100 * r['profession_acc']:.1f} | {scr} |")
+        sections.append("")
     cached = report.ctx.runner.cached
     sections += ["## Time per stage (s)", ""]
     sections += [f"- {k}: {v}" + (" (cached)" if k in cached else "") for k, v in timings.items()]

@@ -7,8 +7,9 @@ of the circuit by its indirect effect on the *gender* metric over the balanced s
 
 so a feature whose ablation most weakens the probe's ability to read gender has the largest
 positive effect. Ablate the top k for k in 1..K (K = 200) and keep the k whose ablated model has the
-best profession accuracy on the balanced dev set (ties go to the smaller k). Error nodes are never
-candidates: they are not features a person could name or remove.
+best profession accuracy on the balanced dev set (ties go to the smaller k); a control keeps the k
+with the best worst-group accuracy over the dev set's four profession x gender groups instead.
+Error nodes are never candidates: they are not features a person could name or remove.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class SweepPoint:
     k: int
     profession_acc: float
     gender_acc: float
+    worst_group_acc: float = float("nan")
 
 
 def sweep(
@@ -65,18 +67,24 @@ def sweep(
     profession: torch.Tensor,
     gender: torch.Tensor,
     ks: Sequence[int],
+    select_by: str = "profession",
 ) -> tuple[int, list[SweepPoint]]:
-    """Evaluate each k on the evaluator's texts; return the k with the best profession accuracy."""
+    """Evaluate each k on the evaluator's texts; return the k with the best profession accuracy
+    (`select_by="worst group"`: the best worst-group accuracy), ties to the smaller k."""
     points = []
+    groups = [(profession == p) & (gender == g) for p in (0, 1) for g in (0, 1)]
     pooled = evaluator.pooled_sweep([feature_set(ranked[:k]) for k in ks])
     for k, x in zip(ks, tqdm(pooled, total=len(ks), desc="skyline sweep"), strict=True):
         pred = predict(x).long()
+        right = pred == profession
         points.append(
             SweepPoint(
                 k,
-                (pred == profession).float().mean().item(),
+                right.float().mean().item(),
                 (pred == gender).float().mean().item(),
+                min(right[g].float().mean().item() for g in groups if g.any()),
             )
         )
-    best = max(points, key=lambda p: (p.profession_acc, -p.k))
+    metric = "worst_group_acc" if select_by == "worst group" else "profession_acc"
+    best = max(points, key=lambda p: (getattr(p, metric), -p.k))
     return best.k, points

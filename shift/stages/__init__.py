@@ -3,7 +3,7 @@
 `probes` (reference rows and the Original probe; `baseline` for classifier methods) ->
 `dictionaries` (`gsae`, `retrieve`, `ssae`) -> `circuit` (`gender-effects`, and `circuit` for the
 report) -> `selection` (`skyline`) ->
-`edit` (`shift`) -> `sae_eval`. Each result carries the cache key of its stage, which the stages
+`edit` (`shift`) -> `sae_eval`, `scr` (`saebench-scr`). Each result carries the cache key of its stage, which the stages
 that read it put into their own keys (`shift.cache.StageRunner`).
 """
 
@@ -13,6 +13,7 @@ from shift.stages.dictionaries import Dictionaries, EditedDictionaries, run_dict
 from shift.stages.edit import run_edit
 from shift.stages.probes import ProbesResult, run_probes
 from shift.stages.sae_eval import run_sae_eval
+from shift.stages.scr import run_saebench_scr
 from shift.stages.selection import SelectionResult, run_selection
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "run_gender_effects",
     "run_probes",
     "run_sae_eval",
+    "run_saebench_scr",
     "run_selection",
 ]

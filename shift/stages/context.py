@@ -4,7 +4,7 @@ Bias in Bios splits, and the stage runner that caches each stage under a key of 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +15,8 @@ from shift.cache import StageRunner
 from shift.config import RunConfig
 from shift.data.bib import BibData
 from shift.methods import Method
-from shift.presets import Preset, get_preset
+from shift.presets import Preset
+from shift.provenance import provenance
 from ssae.io import stable_hash
 
 if TYPE_CHECKING:
@@ -40,26 +41,25 @@ class RunContext:
     """Caches stages under `$SHIFT_HOME/stages/<stage>/<key>`."""
     bib_key: str
     """Cache key of the data: its source (content of local files) and how the splits are cut."""
+    provenance: dict | None = None
+    """What the run computes from (`shift.provenance`), for its results files."""
 
     @classmethod
     def open(cls, cfg: RunConfig, quiet: bool = False) -> RunContext:
         from shift.data.bib import load_bib
 
         src = cfg.sources
-        preset = get_preset(
-            cfg.preset, model=src.model, bib=src.bib_path, saes=src.saes, corpus=src.corpus
-        )
-        checked = validate.check_run(cfg, preset)  # before the world is built or any stage runs
+        named = cfg.named_preset()
+        checked = validate.check_run(cfg, named)  # before the world is built or any stage runs
         from ssae.models import load_model  # slow to import: only once the options are known good
 
-        job = _while_world_trains(cfg, preset)
-        preset = replace(
-            preset.resolve(while_training=job), professions=tuple(src.professions.split(","))
-        )
+        job = _while_world_trains(cfg, named)
+        preset = named.resolve(while_training=job)
         lm = load_model(preset.model, device=checked.device)
         bib = load_bib(preset.bib, professions=src.professions, max_per_group=cfg.max_per_group)
         runner = StageRunner(force=frozenset(cfg.force), quiet=quiet, verify=cfg.verify)
-        return cls(cfg, cfg.method, preset, lm, bib, runner, _bib_key(preset.bib, cfg))
+        record = provenance(named, preset.model)
+        return cls(cfg, cfg.method, preset, lm, bib, runner, _bib_key(preset.bib, cfg), record)
 
     @property
     def probe_submodule(self) -> str:

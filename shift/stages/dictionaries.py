@@ -7,6 +7,8 @@
 - `ssae`: the GSAEs finetuned on the retrieved tokens (ERM, or TERM with a tilt). A compressed
   method slices the GSAEs to their first `compress_k` features *before* finetuning ("Comp. SSAE is
   initialized with Comp. GSAE", SSAE paper), so its stage key differs from the full SSAE's.
+  Controls change the data (random corpus documents of the same budget) or the recipe (the
+  paper's proportions: one epoch at lr 1e-4 on 8M / 2B of the GSAE's tokens).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from shift.methods import PAPER_RETRIEVAL_RATIO
 from shift.stages.context import RunContext
 from ssae.errors import ToolkitError
-from ssae.fit_config import TrainConfig
+from ssae.fit_config import FinetuneConfig, TrainConfig
 from ssae.io import stable_hash
+from ssae.retrieval.pipeline import RetrievalConfig
 from ssae.sae_set import SAESet
 
 
@@ -68,8 +72,9 @@ def run_dictionaries(ctx: RunContext) -> EditedDictionaries:
     general = replace(gsae, key=key, width=width)
     if edit.dictionaries == "gsae":
         return EditedDictionaries(general, general, {"gsae": gsae.key})
-    tokens, retrieval_key = run_retrieve(ctx, gsae)
-    ssae = run_ssae(ctx, gsae, tokens, retrieval_key, width)
+    rc, ft = ssae_recipe(ctx)
+    tokens, retrieval_key = run_retrieve(ctx, gsae, rc)
+    ssae = run_ssae(ctx, gsae, tokens, retrieval_key, width, ft)
     keys = {"gsae": gsae.key, "retrieve": retrieval_key, "ssae": ssae.key}
     return EditedDictionaries(ssae, general, keys)
 
@@ -110,12 +115,31 @@ def run_gsae(ctx: RunContext, recipe: TrainConfig | None = None) -> Dictionaries
     return Dictionaries(stage.key, stage.dir / "run")
 
 
-def run_retrieve(ctx: RunContext, gsae: Dictionaries) -> tuple[Path, str]:
+def ssae_recipe(ctx: RunContext) -> tuple[RetrievalConfig, FinetuneConfig]:
+    """The retrieval and finetuning settings of the run's SSAE method (see the module docstring):
+    the run's, with the method's control applied."""
+    edit = ctx.method.edit
+    rc, ft = ctx.cfg.retrieval, replace(ctx.cfg.finetune, seed=ctx.cfg.seed)
+    if edit.finetune_data == "general":
+        rc = replace(rc, method="random")
+    if edit.finetune_recipe == "paper":
+        trained = ctx.preset.saes is None
+        gsae_tokens = ctx.preset.gsae.n_tokens if trained else 2_000_000_000
+        one_step = ft.batch_docs * ctx.preset.ctx_len  # fewer tokens would not fill one step
+        budget = max(round(PAPER_RETRIEVAL_RATIO * gsae_tokens), one_step)
+        rc = replace(rc, budget_tokens=budget)
+        ft = replace(ft, lr=1e-4, n_tokens=None)  # one epoch; each SAE keeps its own L1
+    return rc, ft
+
+
+def run_retrieve(
+    ctx: RunContext, gsae: Dictionaries, rc: RetrievalConfig | None = None
+) -> tuple[Path, str]:
     """(token dataset folder, stage key) of the retrieved subdomain data."""
     from shift.data.bib import seed_examples
     from ssae.retrieval.pipeline import retrieve
 
-    rc = ctx.cfg.retrieval
+    rc = rc or ctx.cfg.retrieval
     seeds = seed_examples(ctx.bib, rc.n_seeds, seed=ctx.cfg.seed)
     inputs = {"config": asdict(rc), "seeds": seeds, "corpus": ctx.preset.corpus}
     inputs["model"] = ctx.model_key
@@ -142,12 +166,16 @@ def embed_world_corpus(paths, config) -> None:
 
 
 def run_ssae(
-    ctx: RunContext, gsae: Dictionaries, tokens: Path, retrieval_key: str, width: int | None
+    ctx: RunContext,
+    gsae: Dictionaries,
+    tokens: Path,
+    retrieval_key: str,
+    width: int | None,
+    ft: FinetuneConfig,
 ) -> Dictionaries:
     from ssae.tokens import TokenDataset
     from ssae.train import finetune_saes
 
-    ft = replace(ctx.cfg.finetune, seed=ctx.cfg.seed)
     inputs = {
         "gsae": gsae.key,
         "retrieve": retrieval_key,

@@ -56,6 +56,7 @@ def run_selection(
     gender_effects: GenderEffects | None,
 ) -> SelectionResult:
     sel, edit = ctx.cfg.selection, ctx.method.edit
+    max_k = edit.max_k or sel.max_k
     manual = Path(sel.features_file).read_text().splitlines() if sel.features_file else None
     inputs = {
         "saes": saes.key,
@@ -64,9 +65,11 @@ def run_selection(
         "ranking": edit.ranking,
         "fill": edit.fill,
         "examples": ctx.cfg.circuit.examples,
-        "max_k": sel.max_k,
+        "max_k": max_k,
         "manual": manual,
     }
+    if edit.select_by != "profession":  # keys of the papers' selection stay what they were
+        inputs["select_by"] = edit.select_by
 
     def fn(d: Path) -> dict:
         dicts = saes.load(ctx)
@@ -74,7 +77,7 @@ def run_selection(
             _save_means(ctx, dicts, d / "means.safetensors")
         if manual is not None:
             return _from_file(manual, dicts, sel.features_file, d)
-        return _sweep(ctx, dicts, probes, gender_effects, d)
+        return _sweep(ctx, dicts, probes, gender_effects, d, max_k)
 
     stage = ctx.runner.run("skyline", inputs, fn)
     chosen = json.loads((stage.dir / "selection.json").read_text())
@@ -90,16 +93,17 @@ def _from_file(lines: list[str], dicts, source: str, d: Path) -> dict:
     return {"k": len(ids)}
 
 
-def _sweep(ctx: RunContext, dicts, probes: ProbesResult, gender_effects, d: Path) -> dict:
+def _sweep(
+    ctx: RunContext, dicts, probes: ProbesResult, gender_effects, d: Path, max_k: int
+) -> dict:
     from probes.probe import load_probe
     from shift.report import plot_sweep
     from shift.skyline import rank_features, sweep
 
-    max_k = ctx.cfg.selection.max_k
     if gender_effects is not None:
         ranking = load_file(str(gender_effects.path))
     else:
-        ranking = _saebench_scores(ctx, dicts)
+        ranking = saebench_scores(ctx, dicts)
     ranked = rank_features(ranking, top=max_k)
     probe = load_probe(probes.original_probe)
     dev = ctx.bib["dev"]
@@ -107,7 +111,7 @@ def _sweep(ctx: RunContext, dicts, probes: ProbesResult, gender_effects, d: Path
     ev = ctx.evaluator(dicts, dev.select(dev.balanced), fill)
     ks = list(range(1, min(max_k, len(ranked)) + 1))
     labels = dev.profession[dev.balanced], dev.gender[dev.balanced]
-    best_k, points = sweep(ev, ranked, probe.predict, *labels, ks)
+    best_k, points = sweep(ev, ranked, probe.predict, *labels, ks, ctx.method.edit.select_by)
     chosen = ranked[:best_k]
     write_json(
         d / "selection.json",
@@ -116,6 +120,7 @@ def _sweep(ctx: RunContext, dicts, probes: ProbesResult, gender_effects, d: Path
             "features": [r.id for r in chosen],
             "effects": [r.effect for r in chosen],
             "ranking": ctx.method.edit.ranking,
+            "select_by": ctx.method.edit.select_by,
             "sweep": [asdict(p) for p in points],
         },
     )
@@ -123,7 +128,7 @@ def _sweep(ctx: RunContext, dicts, probes: ProbesResult, gender_effects, d: Path
     return {"k": best_k}
 
 
-def _saebench_scores(ctx: RunContext, dicts) -> dict[str, torch.Tensor]:
+def saebench_scores(ctx: RunContext, dicts) -> dict[str, torch.Tensor]:
     """SAEBench's score of every feature, with a gender probe trained on the balanced set."""
     from probes.activations import pooled_activations
     from probes.probe import train_probe

@@ -6,7 +6,9 @@ Methods (SSAE paper, Muhamed et al. 2024, Sec. 3.1):
 - `bm25`: merged, per-seed normalised BM25 (see `bm25`, `select`), bm25s index cached per corpus;
 - `dense+tracin`, `bm25+tracin`: the first stage above keeps the best documents holding
   `tracin_pool` x budget tokens; those candidates are re-ranked by their TracIn score with the
-  pretrained SAE at one submodule (see `tracin`), and the best re-ranked documents fill the budget.
+  pretrained SAE at one submodule (see `tracin`), and the best re-ranked documents fill the budget;
+- `random`: documents in a random order seeded by the seed texts, i.e. general data of the same
+  budget (the control for "finetuned on retrieved data" against "finetuned on any data").
 
 Documents are taken in ranking order until their tokens reach the budget (the threshold, when set,
 applies to the first-stage merged score). Output in `out_dir`: `tokens/` (ssae.tokens.TokenDataset,
@@ -41,7 +43,7 @@ from ssae.retrieval.corpus import (
 )
 from ssae.retrieval.select import MERGES, Ranking, take_budget
 
-Method = Literal["dense", "bm25", "dense+tracin", "bm25+tracin"]
+Method = Literal["dense", "bm25", "dense+tracin", "bm25+tracin", "random"]
 METHODS: tuple[str, ...] = get_args(Method)
 
 
@@ -272,6 +274,9 @@ def retrieve(
 def _first_stage(prepared: PreparedCorpus, seeds: list[str], config, tokens: int) -> Ranking:
     from ssae.retrieval import select
 
+    if config.first_stage == "random":
+        order = np.random.default_rng(int(stable_hash(seeds), 16)).permutation(len(prepared))
+        return Ranking(order.astype(np.int64), np.zeros(len(order), np.float32), complete=True)
     if config.first_stage == "bm25":
         from ssae.retrieval.bm25 import bm25_index_for
 

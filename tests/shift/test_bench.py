@@ -1,136 +1,179 @@
-"""`shift bench` aggregation: mean and sample std over seeds, baselines counted once per seed."""
+"""`shift bench`: the plan of cells, resuming, provenance, and the files it writes."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import torch
 
-from shift.commands.bench import markdown, summarize
+from probes.metrics import pack_bits
+from shift.bench import Cell, comparisons, plan
+
+N = 40  # test pool: four groups of 10, all in the balanced set
 
 
-def _row(method, seed, worst, prof=0.9, gender=0.5, variant="gsae"):
+def _pool():
+    prof = torch.tensor([0] * 20 + [1] * 20)
+    gender = torch.tensor(([0] * 10 + [1] * 10) * 2)
     return {
-        "variant": variant,
-        "seed": seed,
-        "method": method,
-        "worst_group_acc": worst,
-        "profession_acc": prof,
-        "gender_acc": gender,
+        "n": N,
+        "profession": pack_bits(prof),
+        "gender": pack_bits(gender),
+        "balanced": pack_bits(torch.ones(N)),
+    }, prof
+
+
+def _row(label, prof, n_wrong, **metrics):
+    pred = prof.clone()
+    pred[:n_wrong] = 1 - pred[:n_wrong]
+    return {"method": label, "predictions": pack_bits(pred), **metrics}
+
+
+def _record(world="w1", preset="micro"):
+    return {
+        "world": {"model_sha256": world, "corpus_sha256": "c"},
+        "preset": {"name": preset},
+        "code": {"source_sha256": "s"},
+        "torch": "2.13.0",
+        "blas": "b",
     }
 
 
-def test_mean_and_std_over_seeds():
-    runs = [
-        _row("Original", 0, 0.2),
-        _row("GSAE SHIFT", 0, 0.6),
-        _row("Oracle", 0, 0.9),
-        _row("Original", 0, 0.2, variant="ssae"),
-        _row("SSAE SHIFT", 0, 0.7, variant="ssae"),
-        _row("Original", 1, 0.4),
-        _row("GSAE SHIFT", 1, 0.8),
-        _row("Oracle", 1, 0.9),
-        _row("Original", 1, 0.4, variant="ssae"),
-        _row("SSAE SHIFT", 1, 0.9, variant="ssae"),
-    ]
-    table = {r["method"]: r for r in summarize(runs)}
-    assert list(table) == ["Original", "GSAE SHIFT", "SSAE SHIFT", "Oracle"]
-    assert table["Original"]["n"] == 2  # shared by both variants, counted once per seed
-    assert table["Original"]["worst_group_acc"] == pytest.approx(0.3)
-    # sample std of (0.6, 0.8) = sqrt(((0.1)^2 + (0.1)^2) / 1)
-    assert table["GSAE SHIFT"]["worst_group_acc_std"] == pytest.approx(0.1 * 2**0.5)
-    assert table["Oracle"]["worst_group_acc_std"] == 0.0
-    md = markdown(list(table.values()), 2)
-    assert "| GSAE SHIFT | 70.0 +- 14.1 |" in md
+@pytest.fixture(autouse=True)
+def _no_world(monkeypatch):
+    """The bench's own provenance check reads the world; these runs are fakes of world w1."""
+    import shift.provenance
+
+    monkeypatch.setattr(shift.provenance, "for_run", lambda preset: _record())
 
 
-def test_interval_and_scr_match_their_definitions():
-    """95% interval: mean +- t(0.975, n-1) s / sqrt(n); SCR per seed:
-    (A - A_original) / (A_oracle - A_original), seeds with A_oracle <= A_original left out."""
-    worst = {0: (0.2, 0.6, 0.9), 1: (0.4, 0.8, 0.9), 2: (0.3, 0.5, 0.8), 3: (0.5, 0.9, 0.5)}
-    runs = []
-    for seed, (orig, shift, oracle) in worst.items():
-        runs += [
-            _row("Original", seed, orig),
-            _row("GSAE SHIFT", seed, shift),
-            _row("Oracle", seed, oracle),
+def _fake_pipeline(calls, world="w1"):
+    def run(cfg, quiet=True):
+        calls.append((cfg.sae, cfg.arch, cfg.sae_seed, cfg.seed))
+        pool, prof = _pool()
+        label = f"{cfg.sae} SHIFT" + ("" if cfg.arch == "relu" else f" [{cfg.arch}]")
+        rows = [
+            _row("Original", prof, 8),
+            _row(label, prof, 2 + cfg.sae_seed + cfg.seed),
+            _row("Oracle", prof, 1),
         ]
-    table = {r["method"]: r for r in summarize(runs)}
-    vals = [0.6, 0.8, 0.5, 0.9]
-    mean = sum(vals) / 4
-    s = (sum((v - mean) ** 2 for v in vals) / 3) ** 0.5
-    half = 3.182446305284263 * s / 2  # t(0.975, 3) from tables
-    lo, hi = table["GSAE SHIFT"]["worst_group_acc_ci95"]
-    assert (lo, hi) == (pytest.approx(mean - half), pytest.approx(mean + half))
-    scr = [(0.6 - 0.2) / 0.7, (0.8 - 0.4) / 0.5, (0.5 - 0.3) / 0.5]  # seed 3: Oracle <= Original
-    assert table["GSAE SHIFT"]["scr_worst"] == pytest.approx(sum(scr) / 3)
-    assert "scr_worst" not in table["Original"] and "scr_worst" not in table["Oracle"]
-    # profession is 0.9 for every row: the Oracle never beats the Original, so no SCR
-    assert "scr_prof" not in table["GSAE SHIFT"]
-    md = markdown(list(table.values()), 4)
-    assert f"{sum(scr) / 3:.2f}" in md and "SCR worst" in md
+        return {"k": 3, "rows": rows, "test_pool": pool, "provenance": _record(world)}
+
+    return run
 
 
-def test_rerun_keeps_finished_runs_and_refuses_other_settings(tmp_path, monkeypatch, capsys):
-    """A bench rerun into the same --out runs only the (method, seed) pairs bench.json lacks."""
-    import json
+def test_plan_crosses_sae_methods_with_archs_and_sae_seeds():
+    cells = plan(["gsae", "gendered-words"], ["relu", "topk"], sae_seeds=2, seeds=2)
+    sae_cells = [c for c in cells if c.method == "gsae"]
+    assert len(sae_cells) == 2 * 2 * 2
+    assert [c for c in cells if c.method == "gendered-words"] == [
+        Cell("gendered-words", "relu", 0, 0),
+        Cell("gendered-words", "relu", 0, 1),
+    ]
+    assert cells[0].seed == 0 and cells[-1].seed == 1  # whole run seeds first
+    assert Cell("gsae", "topk", 1, 0).name == "gsae-topk-sae1-seed0"
 
+
+def test_comparisons_pair_each_architecture_with_relu_and_its_controls():
+    labels = [
+        "Original",
+        "GSAE SHIFT",
+        "SSAE SHIFT",
+        "GSAE SHIFT [topk]",
+        "SSAE SHIFT [topk]",
+        "Gendered-word deletion",
+    ]
+    pairs = set(comparisons(labels))
+    assert ("SSAE SHIFT [topk]", "GSAE SHIFT [topk]") in pairs
+    assert ("GSAE SHIFT [topk]", "GSAE SHIFT") in pairs
+    assert ("Gendered-word deletion", "SSAE SHIFT [topk]") in pairs
+    assert ("GSAE SHIFT [topk]", "Original") in pairs
+    assert all(a != b for a, b in pairs)
+
+
+def test_resume_keeps_cells_and_refuses_other_settings_or_provenance(tmp_path, monkeypatch, capsys):
     import shift.pipeline
     from shift.cli import main
 
     calls = []
-
-    def fake_pipeline(cfg, quiet=True):
-        calls.append((cfg.sae, cfg.seed))
-        shifted = _row(f"{cfg.sae} SHIFT", cfg.seed, 0.5 + 0.1 * cfg.seed)
-        rows = [_row("Original", cfg.seed, 0.2), shifted, _row("Oracle", cfg.seed, 0.9)]
-        return {"k": 3, "rows": [{k: v for k, v in r.items() if k != "variant"} for r in rows]}
-
-    monkeypatch.setattr(shift.pipeline, "run_pipeline", fake_pipeline)
-    bench = ["bench", "--preset", "micro", "--out", str(tmp_path)]
-    main([*bench, "--saes", "gsae", "--seeds", "2"])
-    assert calls == [("gsae", 0), ("gsae", 1)]
+    monkeypatch.setattr(shift.pipeline, "run_pipeline", _fake_pipeline(calls))
+    bench = ["bench", "--preset", "micro", "--out", str(tmp_path), "--bootstrap", "200"]
+    main([*bench, "--methods", "gsae", "--seeds", "1", "--sae-seeds", "2"])
+    assert calls == [("gsae", "relu", 0, 0), ("gsae", "relu", 1, 0)]
     calls.clear()
-    main([*bench, "--saes", "gsae,ssae", "--seeds", "3"])
-    assert calls == [("ssae", 0), ("ssae", 1), ("gsae", 2), ("ssae", 2)]
-    table = {r["method"]: r for r in json.loads((tmp_path / "bench.json").read_text())["table"]}
-    assert table["gsae SHIFT"]["n"] == 3
-    assert table["gsae SHIFT"]["worst_group_acc"] == pytest.approx(0.6)
-    # Runs merged in from another --out (two benches on two cores): a rerun with nothing left to
-    # run rewrites the table and its Markdown from bench.json.
+    main([*bench, "--methods", "gsae", "--seeds", "2", "--sae-seeds", "2"])
+    assert calls == [("gsae", "relu", 0, 1), ("gsae", "relu", 1, 1)]
     saved = json.loads((tmp_path / "bench.json").read_text())
-    saved["runs"] += [r | {"seed": 3} for r in saved["runs"] if r["seed"] == 2]
-    (tmp_path / "bench.json").write_text(json.dumps(saved))
-    calls.clear()
-    main([*bench, "--saes", "gsae,ssae", "--seeds", "4"])
-    assert calls == []
-    table = {r["method"]: r for r in json.loads((tmp_path / "bench.json").read_text())["table"]}
-    assert table["ssae SHIFT"]["n"] == 4
-    assert "| 4 |" in (tmp_path / "bench.md").read_text()
+    row = saved["summary"]["gsae SHIFT"]
+    assert row["n_cells"] == 4
+    # wrong: 2 + a + s of 40; mean over the four cells of 1 - wrong/40 (worst group: first group)
+    assert row["profession_acc"]["mean"] == pytest.approx(1 - 3 / 40)
+    assert row["worst_group_acc"]["mean"] == pytest.approx(1 - 3 / 10)
+    assert saved["summary"]["Original"]["n_cells"] == 2  # once per run seed
+    diffs = {(d["a"], d["b"]) for d in saved["differences"]}
+    assert diffs == set()  # "gsae SHIFT" is not a registry label: no pair is known
+    assert "hierarchical bootstrap" in (tmp_path / "bench.md").read_text()
+    assert (tmp_path / "bench.png").exists()
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
-        main([*bench, "--saes", "gsae", "--max-k", "7"])
+        main([*bench, "--methods", "gsae", "--max-k", "7"])
     assert exit_.value.code == 1 and "other settings" in capsys.readouterr().err
+    # resuming on another world is refused in one line before anything runs
+    import shift.provenance
+
+    monkeypatch.setattr(shift.provenance, "for_run", lambda preset: _record("w2"))
+    ran = []
+    monkeypatch.setattr(shift.pipeline, "run_pipeline", _fake_pipeline(ran, world="w2"))
+    with pytest.raises(SystemExit) as exit_:
+        main([*bench, "--methods", "gsae", "--seeds", "3", "--sae-seeds", "2"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_.value.code == 1 and "another world" in err and "model_sha256" in err
+    assert ran == [] and len(json.loads((tmp_path / "bench.json").read_text())["cells"]) == 4
+    # and so is a run that turns out to differ (here: other code) although the bench expected not
+    monkeypatch.setattr(shift.provenance, "for_run", lambda preset: _record())
+    other = _fake_pipeline(ran)
+
+    def other_code(cfg, quiet=True):
+        result = other(cfg, quiet)
+        result["provenance"]["code"]["source_sha256"] = "t"
+        return result
+
+    monkeypatch.setattr(shift.pipeline, "run_pipeline", other_code)
+    with pytest.raises(SystemExit):
+        main([*bench, "--methods", "gsae", "--seeds", "3", "--sae-seeds", "2"])
+    assert "another code" in capsys.readouterr().err
+    assert len(json.loads((tmp_path / "bench.json").read_text())["cells"]) == 4
+
+
+def test_bench_json_of_an_older_layout_is_refused(tmp_path, capsys):
+    from shift.cli import main
+
+    (tmp_path / "bench.json").write_text(json.dumps({"runs": [], "settings": {}, "cells": []}))
+    with pytest.raises(SystemExit):
+        main(["bench", "--preset", "micro", "--out", str(tmp_path), "--methods", "gsae"])
+    assert "older shift bench" in capsys.readouterr().err
 
 
 def test_sources_reach_every_run_and_belong_to_the_settings(tmp_path, monkeypatch, capsys):
-    """`--sae-folder` and `--professions` are passed to each run (a bench of one's own
-    dictionaries, or another profession pair) and recorded, so a rerun without them is refused."""
-    import json
-
+    """`--sae-folder` and `--professions` are passed to each run and recorded, so a rerun
+    without them is refused."""
     import shift.pipeline
     from shift.cli import main
 
     seen = []
+    inner = _fake_pipeline([])
 
-    def fake_pipeline(cfg, quiet=True):
+    def run(cfg, quiet=True):
         seen.append((cfg.sources.saes, cfg.sources.professions))
-        rows = [_row("Original", cfg.seed, 0.2), _row("Oracle", cfg.seed, 0.9)]
-        return {"k": 3, "rows": [{k: v for k, v in r.items() if k != "variant"} for r in rows]}
+        return inner(cfg, quiet)
 
-    monkeypatch.setattr(shift.pipeline, "run_pipeline", fake_pipeline)
+    monkeypatch.setattr(shift.pipeline, "run_pipeline", run)
     folder = tmp_path / "dictionaries"
     folder.mkdir()
     out = tmp_path / "bench"
-    bench = ["bench", "--preset", "micro", "--out", str(out), "--saes", "gsae", "--seeds", "2"]
+    bench = ["bench", "--preset", "micro", "--out", str(out), "--methods", "gsae", "--seeds", "2"]
+    bench += ["--bootstrap", "100"]
     main([*bench, "--sae-folder", str(folder), "--professions", "surgeon,psychologist"])
     assert seen == [(str(folder), "surgeon,psychologist")] * 2
     settings = json.loads((out / "bench.json").read_text())["settings"]
