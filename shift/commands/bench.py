@@ -6,7 +6,6 @@ module parses the options and runs the cells.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import click
@@ -19,13 +18,9 @@ from ssae.arch_config import ARCH_NAMES
 DEFAULT_METHODS = "gsae,ssae,comp-gsae,comp-ssae,gendered-words,saebench"
 SHARED = ("dataset", "preset", "tilt", "max_k", "device")
 """`shift run` options a bench passes to every run."""
-SOURCES = ("model", "bib_path", "saes", "corpus", "professions")
-"""`shift run`'s overrides of the preset's sources, also passed to every run; `--saes` names the
-bench's methods, so the dictionary folder is `--sae-folder` here."""
-BENCH_OPTIONS = run_options(*SHARED) + tuple(
-    dataclasses.replace(o, flags=("--sae-folder",)) if o.name == "saes" else o
-    for o in run_options(*SOURCES)
-)
+SOURCES = ("model", "bib_path", "sae_folder", "corpus", "professions")
+"""`shift run`'s overrides of the preset's sources, also passed to every run."""
+BENCH_OPTIONS = run_options(*SHARED) + run_options(*SOURCES)
 """The `shift run` options of a bench, generated once."""
 
 
@@ -41,12 +36,12 @@ def _names(text: str, known: tuple[str, ...], what: str) -> list[str]:
 
 @click.command("bench")
 @click.option(
-    "--saes",
     "--methods",
+    "--saes",
     "methods",
     default=DEFAULT_METHODS,
     show_default=True,
-    help=f"Comma-separated methods from {', '.join(CHOICES)}.",
+    help=f"Comma-separated methods from {', '.join(CHOICES)} (--saes: older spelling).",
 )
 @click.option(
     "--archs",
@@ -112,7 +107,7 @@ def bench(methods, archs, sae_seeds, seeds, out, sae_eval, n_reps, **shared):
         out
         or Path("runs") / f"bench-{shared.get('dataset', 'bib')}-{shared.get('preset', 'paper')}"
     )
-    first = RunConfig.from_options(sae=chosen[0], **shared)
+    first = RunConfig.from_options(method=chosen[0], **shared)
     settings = {
         "dataset": first.dataset,
         "preset": first.preset,
@@ -123,7 +118,7 @@ def bench(methods, archs, sae_seeds, seeds, out, sae_eval, n_reps, **shared):
 
     def run_cell(cell) -> dict:
         cfg = RunConfig.from_options(
-            sae=cell.method,
+            method=cell.method,
             arch=cell.arch,
             sae_seed=cell.sae_seed,
             seed=cell.seed,

@@ -59,7 +59,9 @@ class RunContext:
         bib = load_bib(preset.bib, professions=src.professions, max_per_group=cfg.max_per_group)
         runner = StageRunner(force=frozenset(cfg.force), quiet=quiet, verify=cfg.verify)
         record = provenance(named, preset.model)
-        return cls(cfg, cfg.method, preset, lm, bib, runner, _bib_key(preset.bib, cfg), record)
+        return cls(
+            cfg, cfg.resolved_method, preset, lm, bib, runner, _bib_key(preset.bib, cfg), record
+        )
 
     @property
     def probe_submodule(self) -> str:
@@ -104,7 +106,7 @@ def _while_world_trains(cfg: RunConfig, preset: Preset):
     corpus for dense retrieval (nearly all of the `retrieve` stage; shorter than the training)."""
     from shift.stages.dictionaries import embed_world_corpus
 
-    edit = cfg.method.edit
+    edit = cfg.resolved_method.edit
     world_corpus = preset.corpus == "world:corpus" and preset.model == "world:model"
     if edit is None or edit.dictionaries != "ssae" or not world_corpus:
         return None

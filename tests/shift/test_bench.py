@@ -50,9 +50,9 @@ def _no_world(monkeypatch):
 
 def _fake_pipeline(calls, world="w1"):
     def run(cfg, quiet=True):
-        calls.append((cfg.sae, cfg.arch, cfg.sae_seed, cfg.seed))
+        calls.append((cfg.method, cfg.arch, cfg.sae_seed, cfg.seed))
         pool, prof = _pool()
-        label = f"{cfg.sae} SHIFT" + ("" if cfg.arch == "relu" else f" [{cfg.arch}]")
+        label = f"{cfg.method} SHIFT" + ("" if cfg.arch == "relu" else f" [{cfg.arch}]")
         rows = [
             _row("Original", prof, 8),
             _row(label, prof, 2 + cfg.sae_seed + cfg.seed),
@@ -165,7 +165,7 @@ def test_sources_reach_every_run_and_belong_to_the_settings(tmp_path, monkeypatc
     inner = _fake_pipeline([])
 
     def run(cfg, quiet=True):
-        seen.append((cfg.sources.saes, cfg.sources.professions))
+        seen.append((cfg.sources.sae_folder, cfg.sources.professions))
         return inner(cfg, quiet)
 
     monkeypatch.setattr(shift.pipeline, "run_pipeline", run)
@@ -177,7 +177,9 @@ def test_sources_reach_every_run_and_belong_to_the_settings(tmp_path, monkeypatc
     main([*bench, "--sae-folder", str(folder), "--professions", "surgeon,psychologist"])
     assert seen == [(str(folder), "surgeon,psychologist")] * 2
     settings = json.loads((out / "bench.json").read_text())["settings"]
-    assert settings["saes"] == str(folder) and settings["professions"] == "surgeon,psychologist"
+    assert (
+        settings["sae_folder"] == str(folder) and settings["professions"] == "surgeon,psychologist"
+    )
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
         main(bench)
