@@ -28,7 +28,7 @@ graphviz:
 	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
 
 demo: $(BIN)/.runtime graphviz
-	$(BIN)/shift run --dataset bib --sae ssae --preset tiny --out runs/demo
+	$(BIN)/shift run --dataset bib --method ssae --preset tiny --out runs/demo
 
 test: $(BIN)/.testenv graphviz
 	$(BIN)/python -m pytest -q tests

@@ -1,6 +1,6 @@
 """Bad input at the door: how long `shift run` takes to refuse each one, and what it prints.
 
-Each case runs `shift run --dataset bib --sae ssae --preset tiny` with one bad option as a fresh
+Each case runs `shift run --dataset bib --method ssae --preset tiny` with one bad option as a fresh
 process on an empty cache (a new `$SHIFT_HOME`), the way a new user meets it. Recorded per case:
 the exit status, wall seconds, the number of stderr lines, whether a traceback was printed, the
 last stderr line, and whether anything was cached (a world or a stage) before the refusal.
@@ -36,7 +36,7 @@ def run_case(args: list[str], preset: str, tmp: Path) -> dict:
     home = Path(tempfile.mkdtemp(prefix="home-", dir=tmp))
     env = {**os.environ, "SHIFT_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     env.pop("SHIFT_DEBUG", None)
-    argv = [str(SHIFT), "run", "--dataset", "bib", "--sae", "ssae", "--preset", preset]
+    argv = [str(SHIFT), "run", "--dataset", "bib", "--method", "ssae", "--preset", preset]
     if "--out" not in args:
         argv += ["--out", str(tmp / "report")]
     t0 = time.perf_counter()

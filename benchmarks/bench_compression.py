@@ -4,8 +4,8 @@ the full GSAE and slicing afterwards, on the test biographies.
 Three sets of the preset's first `compress_k` features per dictionary:
 
 - Comp. GSAE: the general SAEs sliced;
-- slice-then-finetune: Comp. GSAE finetuned on the retrieved subdomain tokens (`--sae comp-ssae`);
-- finetune-then-slice: the full GSAE finetuned on the same tokens (`--sae ssae`), then sliced.
+- slice-then-finetune: Comp. GSAE finetuned on the retrieved subdomain tokens (`--method comp-ssae`);
+- finetune-then-slice: the full GSAE finetuned on the same tokens (`--method ssae`), then sliced.
 
 Both finetunes share the retrieval, the finetuning settings and the seed. Reported per set: mean
 L0, FVU and spliced cross-entropy increase (nats/token) over the submodules, on the balanced test
@@ -62,7 +62,7 @@ def main() -> None:
     saved, rows = {}, {}
     for variant in ("ssae", "comp-ssae"):
         cfg = RunConfig.from_options(
-            sae=variant,
+            method=variant,
             preset=args.preset,
             seed=args.seed,
             max_k=args.max_k,

@@ -9,7 +9,7 @@ Recorded: wall seconds of the run alone and of the pair (until both finish), how
 was computed (its `[stage] running` lines over both processes' stderr), and whether the two
 reports' result rows equal the lone run's.
 
-    .venv/bin/python benchmarks/bench_concurrent_runs.py [--preset micro] [--sae ssae]
+    .venv/bin/python benchmarks/bench_concurrent_runs.py [--preset micro] [--method ssae]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def start_runs(home: Path, outs: list[Path], preset: str, sae: str) -> dict:
     procs = []
     for out in outs:
         argv, env = shift_cmd(
-            home, "run", "--dataset", "bib", "--sae", sae, "--preset", preset, "--out", str(out)
+            home, "run", "--dataset", "bib", "--method", sae, "--preset", preset, "--out", str(out)
         )
         procs.append(
             subprocess.Popen(argv + QUICK, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -77,7 +77,7 @@ def start_runs(home: Path, outs: list[Path], preset: str, sae: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="micro")
-    ap.add_argument("--sae", default="ssae")
+    ap.add_argument("--method", "--sae", dest="method", default="ssae")
     ap.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "concurrent_runs.json"
     )
@@ -89,11 +89,11 @@ def main() -> None:
         subprocess.run(argv, env=env, check=True, capture_output=True)
 
         empty_cache_but_world(home)
-        alone = start_runs(home, [Path(tmp) / "alone"], args.preset, args.sae)
+        alone = start_runs(home, [Path(tmp) / "alone"], args.preset, args.method)
         print(f"one run alone: {alone['wall_s']} s; stages computed {alone['computed']}")
 
         empty_cache_but_world(home)
-        pair = start_runs(home, [Path(tmp) / "a", Path(tmp) / "b"], args.preset, args.sae)
+        pair = start_runs(home, [Path(tmp) / "a", Path(tmp) / "b"], args.preset, args.method)
         print(
             f"two runs together: {pair['wall_s']} s (each {pair['per_run_s']}); "
             f"stages computed {pair['computed']}; waits {pair['waits']}"
@@ -103,7 +103,7 @@ def main() -> None:
     print(f"each stage computed once: {once}; results equal the lone run's: {same}")
     report = {
         "preset": args.preset,
-        "sae": args.sae,
+        "method": args.method,
         "options": QUICK,
         "cpu_count": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),  # other processes on the same cores

@@ -1,6 +1,6 @@
 """`make demo` from an empty $SHIFT_HOME: wall time, peak memory and each stage's own figures.
 
-Runs `shift run --dataset bib --sae ssae --preset tiny` (what `make demo` runs) in a fresh
+Runs `shift run --dataset bib --method ssae --preset tiny` (what `make demo` runs) in a fresh
 SHIFT_HOME, then reads every stage's DONE.json (seconds, torch threads, process id) and the world's
 manifest (its build steps). The corpus embedding for retrieval runs in a child process beside the
 LM's one-thread training; `retrieve_embedding_beside_s` is how long the world build then waited for
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMAND = ["run", "--dataset", "bib", "--sae", "ssae", "--preset", "tiny"]
+COMMAND = ["run", "--dataset", "bib", "--method", "ssae", "--preset", "tiny"]
 
 
 def run_demo(home: Path, out: Path) -> dict:

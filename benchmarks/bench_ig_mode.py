@@ -1,7 +1,7 @@
 """What the IG estimator changes in SHIFT: per-submodule IG (Marks et al.'s `_pe_ig`, the default)
 against joint IG (all submodules interpolated together, ~10x fewer passes).
 
-For each SAE variant, `shift run` is run twice on one preset, identical but for `--ig-mode`; the
+For each method, `shift run` is run twice on one preset, identical but for `--ig-mode`; the
 cached probe and SAE stages are shared, so only the circuit and what follows it differ. Reported:
 
 - the gender effects that rank the skyline's candidates: Spearman rank correlation of the two
@@ -56,7 +56,7 @@ def compare(args, variant: str) -> dict:
     runs = {}
     for mode in MODES:
         cfg = RunConfig.from_options(
-            sae=variant,
+            method=variant,
             preset=args.preset,
             seed=args.seed,
             ig_mode=mode,

@@ -6,7 +6,7 @@ pass can take their outputs from it (`run_with_edits(..., prefix=...)`) and run 
 times both on the same texts and SAE sets and checks that every figure is the same.
 
 Model: the tiny world's LM (built on first use); two sets of 16 random ReLU SAEs of width 1024
-(embed and attn/mlp/resid of layers 0..4), as `shift run --sae ssae` evaluates an SSAE next to
+(embed and attn/mlp/resid of layers 0..4), as `shift run --method ssae` evaluates an SSAE next to
 its GSAE; texts: the world's test biographies.
 
     .venv/bin/python benchmarks/bench_sae_eval.py [--docs 96] [--threads 2]

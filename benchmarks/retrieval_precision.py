@@ -3,7 +3,7 @@
 Seeds are 5 professor/nurse biographies of the world's BiB train split (as `shift run` picks
 them); precision is the fraction of selected documents whose topic label is `biography`. TracIn
 uses the general SAEs of a finished `shift run` (the newest `gsae` stage under $SHIFT_HOME unless
-`--saes` is given).
+`--sae-folder` is given).
 
     .venv/bin/python benchmarks/retrieval_precision.py [--preset tiny] [--budget 20000]
 """
@@ -26,7 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--budget", type=int, default=None, help="tokens [default: the preset's]")
-    ap.add_argument("--saes", default=None)
+    ap.add_argument("--sae-folder", dest="saes", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 

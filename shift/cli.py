@@ -60,7 +60,7 @@ _state = {"debug": False}
 def cli(debug):
     """SHIFT: find the sparse-feature circuit behind a classifier and remove spurious features.
 
-    Start with `shift run --dataset bib --sae ssae --preset tiny`.
+    Start with `shift run --dataset bib --method ssae --preset tiny`.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _state["debug"] = debug

@@ -87,7 +87,7 @@ class Sources:
     """Model hub id or local directory (overrides the preset)."""
     bib_path: str | None = None
     """Bias in Bios file/directory in the LabHC schema (overrides the preset)."""
-    saes: str | None = None
+    sae_folder: str | None = None
     """General SAE folder in the dictionary_learning layout (overrides the preset)."""
     corpus: str | None = None
     """Corpus for SAE training and retrieval: .jsonl/.parquet or hub id (overrides the preset)."""
@@ -101,7 +101,7 @@ class RunConfig:
 
     dataset: str = "bib"
     """Task; only Bias in Bios (`bib`) for now."""
-    sae: str = "ssae"
+    method: str = "ssae"
     """Method to run next to Original, CBP and Oracle (`shift.methods`): gsae, ssae, comp-gsae,
     comp-ssae, neurons, saebench, gendered-words."""
     preset: str = "paper"
@@ -143,7 +143,7 @@ class RunConfig:
 
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; available: {', '.join(DATASETS)}")
-        get_method(self.sae)
+        get_method(self.method)
         preset = get_preset(self.preset)
         for name in ("probe", "finetune", "retrieval", "circuit"):
             if getattr(self, name) is None:
@@ -163,13 +163,14 @@ class RunConfig:
                 "max_per_group": self.max_per_group,
             }
         )
-        self.out = Path(self.out or Path("runs") / f"{self.dataset}-{self.sae}-{self.preset}")
+        self.out = Path(self.out or Path("runs") / f"{self.dataset}-{self.method}-{self.preset}")
 
     @property
-    def method(self):
+    def resolved_method(self):
+        """The `shift.methods.Method` that `method` names."""
         from shift.methods import get_method
 
-        return get_method(self.sae)
+        return get_method(self.method)
 
     @classmethod
     def from_options(cls, **options) -> RunConfig:
@@ -201,7 +202,7 @@ class RunConfig:
 
 OPTIONS: dict[str, tuple[str | None, str]] = {
     "dataset": (None, "dataset"),
-    "sae": (None, "sae"),
+    "method": (None, "method"),
     "preset": (None, "preset"),
     "out": (None, "out"),
     "seed": (None, "seed"),
@@ -212,7 +213,7 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "verify": (None, "verify"),
     "model": ("sources", "model"),
     "bib_path": ("sources", "bib_path"),
-    "saes": ("sources", "saes"),
+    "sae_folder": ("sources", "sae_folder"),
     "corpus": ("sources", "corpus"),
     "professions": ("sources", "professions"),
     "tilt": ("finetune", "tilt"),

@@ -13,7 +13,7 @@ Two kinds of method fill the table (Marks et al. 2024, Table 3; Muhamed et al. 2
 
 The stages (`shift.stages`) read these fields; none of them branches on a method's name. A new
 method is one entry of `METHODS` (plus its own code when it needs a new kind of value).
-Original, CBP and Oracle are the reference rows of every run; `--sae` picks one other method.
+Original, CBP and Oracle are the reference rows of every run; `--method` picks one other method.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Method:
     """One row (and its `+ retrain` row) of the results table."""
 
     key: str
-    """Name on the command line (`--sae KEY`)."""
+    """Name on the command line (`--method KEY`)."""
     label: str
     """Row label in the table."""
     probe: ProbeRecipe | None = None
@@ -120,13 +120,13 @@ METHODS: dict[str, Method] = {
 
 REFERENCE = tuple(m for m in METHODS.values() if m.reference)
 CHOICES = tuple(k for k, m in METHODS.items() if not m.reference)
-"""What `--sae` accepts."""
+"""What `--method` accepts."""
 
 
 def get_method(key: str) -> Method:
     """The method `key` that a run adds to the reference rows; a one-line error otherwise."""
     if key not in CHOICES:
-        raise ConfigError(f"unknown --sae {key!r}; choose one of {', '.join(CHOICES)}")
+        raise ConfigError(f"unknown --method {key!r}; choose one of {', '.join(CHOICES)}")
     return METHODS[key]
 
 

@@ -1,6 +1,6 @@
 """SHIFT end to end on Bias in Bios (Marks et al. 2024; SSAE variants from Muhamed et al. 2024).
 
-A run adds one method (`shift.methods`, `--sae`) to the reference rows Original, CBP and Oracle.
+A run adds one method (`shift.methods`, `--method`) to the reference rows Original, CBP and Oracle.
 Its stages (`shift.stages`), each cached under a key of its inputs (`shift.cache`):
 
 1. `probes`   - Original (probe on the ambiguous set), CBP and Oracle (balanced set), scored on

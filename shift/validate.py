@@ -273,7 +273,7 @@ def check_run(cfg: Any, preset: Any) -> CheckedRun:
     sources = {
         "--model": src.model,
         "--bib-path": src.bib_path,
-        "--saes": src.saes,
+        "--sae-folder": src.sae_folder,
         "--corpus": src.corpus,
     }
     for option, value in sources.items():
@@ -288,11 +288,11 @@ def check_run(cfg: Any, preset: Any) -> CheckedRun:
 
 
 def _width(cfg: Any, preset: Any) -> int | None:
-    edit = cfg.method.edit
+    edit = cfg.resolved_method.edit
     # The neuron skyline's width is the model's, known only once the model is loaded, and the
     # user's own dictionaries' width is read when they load; the skyline stage checks indices
     # against the loaded dictionaries either way.
-    if edit is None or edit.dictionaries == "neurons" or cfg.sources.saes is not None:
+    if edit is None or edit.dictionaries == "neurons" or cfg.sources.sae_folder is not None:
         return None
     return preset.compress_k if edit.compressed else preset.sae_width
 

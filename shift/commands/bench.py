@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import click
@@ -16,24 +15,20 @@ METRICS = ("worst_group_acc", "profession_acc", "gender_acc")
 DEFAULT_METHODS = "gsae,ssae,comp-gsae,comp-ssae,gendered-words,saebench"
 SHARED = ("dataset", "preset", "tilt", "max_k", "device")
 """`shift run` options a bench passes to every run."""
-SOURCES = ("model", "bib_path", "saes", "corpus", "professions")
-"""`shift run`'s overrides of the preset's sources, also passed to every run; `--saes` names the
-bench's methods, so the dictionary folder is `--sae-folder` here."""
-BENCH_OPTIONS = run_options(*SHARED) + tuple(
-    dataclasses.replace(o, flags=("--sae-folder",)) if o.name == "saes" else o
-    for o in run_options(*SOURCES)
-)
+SOURCES = ("model", "bib_path", "sae_folder", "corpus", "professions")
+"""`shift run`'s overrides of the preset's sources, also passed to every run."""
+BENCH_OPTIONS = run_options(*SHARED) + run_options(*SOURCES)
 """The `shift run` options of a bench, generated once."""
 
 
 @click.command("bench")
 @click.option(
-    "--saes",
     "--methods",
+    "--saes",
     "methods",
     default=DEFAULT_METHODS,
     show_default=True,
-    help=f"Comma-separated methods from {', '.join(CHOICES)}.",
+    help=f"Comma-separated methods from {', '.join(CHOICES)} (--saes: older spelling).",
 )
 @click.option(
     "--seeds", default=3, show_default=True, type=int, help="Number of run seeds (0..N-1)."
@@ -66,7 +61,7 @@ def bench(methods, seeds, out, sae_eval, **shared):
     chosen = [v.strip() for v in methods.split(",") if v.strip()]
     bad = [v for v in chosen if v not in CHOICES]
     if bad or not chosen:
-        raise ToolkitError(f"unknown SAE variant(s) {bad}; choose from {', '.join(CHOICES)}")
+        raise ToolkitError(f"unknown method(s) {bad}; choose from {', '.join(CHOICES)}")
     if seeds < 1:
         raise ToolkitError("--seeds must be >= 1")
     shared = given(shared, BENCH_OPTIONS)
@@ -74,7 +69,7 @@ def bench(methods, seeds, out, sae_eval, **shared):
         out
         or Path("runs") / f"bench-{shared.get('dataset', 'bib')}-{shared.get('preset', 'paper')}"
     )
-    first = RunConfig.from_options(sae=chosen[0], **shared)
+    first = RunConfig.from_options(method=chosen[0], **shared)
     settings = {
         "dataset": first.dataset,
         "preset": first.preset,
@@ -84,28 +79,28 @@ def bench(methods, seeds, out, sae_eval, **shared):
         **{k: str(v) for k, v in shared.items() if k in SOURCES},
     }
     runs = finished_runs(out / "bench.json", settings)
-    done = {(r["variant"], r["seed"]) for r in runs}
+    done = {(r["method_key"], r["seed"]) for r in runs}
     if done:
         click.echo(
             f"{len(done)} finished (method, seed) runs read from {out / 'bench.json'}", err=True
         )
     table = summarize(runs)
     for seed in range(seeds):
-        for v in chosen:
-            if (v, seed) in done:
+        for key in chosen:
+            if (key, seed) in done:
                 continue
             cfg = RunConfig.from_options(
-                sae=v,
+                method=key,
                 seed=seed,
-                out=out / f"{v}-seed{seed}",
+                out=out / f"{key}-seed{seed}",
                 sae_eval=sae_eval,
                 circuit_graph=False,  # no row reads the graph; `shift run` draws it
                 **shared,
             )
             result = run_pipeline(cfg, quiet=True)
             for row in result["rows"]:
-                runs.append({"variant": v, "seed": seed, "k": result["k"], **row})
-            click.echo(f"seed {seed} {v}: k={result['k']}", err=True)
+                runs.append({"method_key": key, "seed": seed, "k": result["k"], **row})
+            click.echo(f"seed {seed} {key}: k={result['k']}", err=True)
             # The table so far, after every run: a bench stopped early keeps what it measured.
             table = summarize(runs)
             write_bench(out, runs, table, seeds, settings)
@@ -131,6 +126,7 @@ def finished_runs(path: Path, settings: dict) -> list[dict]:
         raise ToolkitError(
             f"{path} is not a bench.json ({e}); delete it or choose another --out"
         ) from e
+    _rename_old_keys(previous)
     if previous.get("settings") != settings:
         raise ToolkitError(
             f"{path} holds a bench with other settings ({previous.get('settings')}, now "
@@ -139,15 +135,25 @@ def finished_runs(path: Path, settings: dict) -> list[dict]:
     return runs
 
 
+def _rename_old_keys(bench: dict) -> None:
+    """Benches written before the renames (`variant` -> `method_key`, `saes` -> `sae_folder`)
+    still resume."""
+    if isinstance(bench.get("settings"), dict) and "saes" in bench["settings"]:
+        bench["settings"]["sae_folder"] = bench["settings"].pop("saes")
+    for run in bench["runs"]:
+        if "variant" in run:
+            run["method_key"] = run.pop("variant")
+
+
 def summarize(runs: list[dict]) -> list[dict]:
     """Per method: mean, sample std and 95% interval over seeds of each metric (baselines are
-    shared by variants: counted once per seed), and for every method other than the Original and
+    shared by methods: counted once per seed), and for every method other than the Original and
     the Oracle its SCR score on worst group and on profession (below)."""
     by_method: dict[str, dict[int, dict]] = {}
     for r in runs:
         by_method.setdefault(r["method"], {})[r["seed"]] = r
     table = []
-    # Baselines first, the SHIFT variants in the order run, the Oracle (the skyline) last.
+    # Baselines first, the SHIFT methods in the order run, the Oracle (the skyline) last.
     order = sorted(by_method, key=lambda m: m == "Oracle")
     for method in order:
         per_seed = by_method[method]

@@ -1,6 +1,6 @@
 """`shift circuit`: compute a sparse feature circuit and draw it.
 
-    shift circuit compute --model DIR --saes DIR --data data.jsonl --metric logit-diff --out c.json
+    shift circuit compute --model DIR --sae-folder DIR --data data.jsonl --metric logit-diff --out c.json
     shift circuit render c.json --out graph.svg      (or graph.png)
 
 `--data` is a JSONL file of examples or a token dataset folder (`ssae.tokens`). JSONL fields:
@@ -132,7 +132,9 @@ def make_metric(spec: str, reads: str | None):
 
 @circuit.command()
 @click.option("--model", required=True, help="Model id or local directory.")
-@path_option("--saes", "saes_dir", required=True, help="SAE set folder (dictionary_learning).")
+@path_option(
+    "--sae-folder", "saes_dir", required=True, help="SAE set folder (dictionary_learning)."
+)
 @path_option("--data", required=True, help="JSONL examples or a token dataset folder.")
 @click.option("--metric", "metric_spec", default="logit-diff", show_default=True, help=METRIC_HELP)
 @click.option(

@@ -86,7 +86,9 @@ def _retrieval_options() -> tuple[Opt, ...]:
     help="Model id or path: its tokenizer cuts documents and counts the budget; TracIn runs the model.",
 )
 @path_option("--out", required=True, file_okay=False, help="Output folder: tokens/, reports.")
-@path_option("--saes", exists=True, help="SAE folder or one ae.pt; needed by +tracin.")
+@path_option(
+    "--sae-folder", "saes", exists=True, help="SAE folder or one ae.pt; needed by +tracin."
+)
 @click.option(
     "--max-docs",
     type=click.IntRange(min=1),

@@ -12,9 +12,10 @@ import click
 
 from shift.commands.options import Opt, given, options
 from shift.config import OPTIONS, RunConfig, section_class
+from ssae.errors import ToolkitError
 
-FLAGS = {"sae": ("--sae", "--method"), "features_file": ("--features",)}
-"""Options whose flag is not the option's name (`--method` is an alias of `--sae`)."""
+FLAGS = {"method": ("--method", "--sae"), "features_file": ("--features",)}
+"""Options whose flag is not the option's name (`--sae` is the older spelling of `--method`)."""
 EXISTING_FILES = ("features_file", "labels")
 
 
@@ -25,7 +26,7 @@ def _default_text(section: str | None, field: str) -> str | None:
     if section == "sources":
         return "professor,nurse" if field == "professions" else "the preset's"
     if section not in ("probe", "finetune", "retrieval", "circuit"):
-        return "runs/<dataset>-<sae>-<preset>" if field == "out" else None
+        return "runs/<dataset>-<method>-<preset>" if field == "out" else None
     values = {p: getattr(getattr(get_preset(p), section), field) for p in names()}
     if len(set(values.values())) == 1:
         return None
@@ -57,12 +58,18 @@ def run_options(*names: str) -> tuple[Opt, ...]:
 
 @click.command("run")
 @options(run_options())
-def run(**values):
+@click.option("--saes", "retired_saes", hidden=True, help="Retired: the folder is --sae-folder.")
+def run(retired_saes, **values):
     """Run every SHIFT stage of one method and print the results table.
 
     Stages are cached under $SHIFT_HOME/stages by a key of their inputs: a rerun resumes from what
     is finished, and a changed option recomputes only what depends on it.
     """
+    if retired_saes is not None:
+        raise ToolkitError(
+            f"--saes is retired: pass the dictionary folder as --sae-folder {retired_saes} "
+            "(the method is --method)"
+        )
     from shift.pipeline import run_pipeline
 
     cfg = RunConfig.from_options(**given(values, run_options()))

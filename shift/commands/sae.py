@@ -50,13 +50,54 @@ def _model_option(f):
     )(f)
 
 
-def _saes_option(f):
+def _sae_folder_option(f):
     f = click.option("--dict-id", help="Run folder inside each submodule folder, e.g. 10_32768.")(f)
-    return path_option("--saes", required=True, help="SAE set folder.")(f)
+    return path_option("--sae-folder", required=True, help="SAE set folder.")(f)
 
 
-def _data_option(required: bool):
-    return path_option("--data", required=required, help="Token dataset directory.")
+def _tokens_options(f):
+    """`--data DIR` (a token dataset, e.g. `shift retrieve`'s OUT/tokens) or `--corpus FILE`
+    (documents, tokenized here), for every command that reads tokens."""
+    for option in reversed(
+        (
+            path_option("--data", help="Token dataset directory (or --corpus)."),
+            path_option("--corpus", help="Corpus .jsonl, one document per line (or --data)."),
+            click.option(
+                "--text-field", default="text", show_default=True, help="Text field of --corpus."
+            ),
+            click.option("--max-docs", type=int, help="Use at most this many corpus documents."),
+            click.option(
+                "--ctx-len", default=128, show_default=True, help="Tokens per corpus document."
+            ),
+        )
+    ):
+        f = option(f)
+    return f
+
+
+def _tokens(
+    lm,
+    model_id: str,
+    data: Path | None,
+    corpus: Path | None,
+    text_field: str,
+    max_docs: int | None,
+    ctx_len: int,
+):
+    """The token dataset of `--data`, or `--corpus` tokenized by the model's tokenizer."""
+    from ssae.tokens import TokenDataset
+
+    if data is not None:
+        return TokenDataset.load(data)
+    texts = _read_corpus(corpus, text_field, max_docs)
+    return TokenDataset.from_texts(
+        texts, lm.tokenizer, ctx_len=ctx_len, source=str(corpus), tokenizer_name=model_id
+    )
+
+
+def _check_one_token_source(data: Path | None, corpus: Path | None) -> None:
+    if (data is None) == (corpus is None):
+        raise ToolkitError("pass exactly one of --data DIR (token dataset) or --corpus FILE.jsonl")
 
 
 def _out_option(what: str):
@@ -89,37 +130,25 @@ def sae():
 
 @sae.command()
 @_model_option
-@_data_option(required=False)
-@path_option("--corpus", help="Corpus .jsonl (instead of --data).")
-@click.option("--text-field", default="text", show_default=True, help="Text field of --corpus.")
-@click.option("--max-docs", type=int, help="Use at most this many corpus documents.")
-@click.option("--ctx-len", default=128, show_default=True, help="Tokens per corpus document.")
+@_tokens_options
 @_out_option("Output SAE set folder.")
 @options(TRAIN_OPTIONS)
 def train(model_id, device, data, corpus, text_field, max_docs, ctx_len, out, **values):
     """Train general SAEs for all submodules of a model from scratch."""
-    from ssae.tokens import TokenDataset
     from ssae.train import train_saes
 
-    if (data is None) == (corpus is None):
-        raise ToolkitError("pass exactly one of --data DIR (token dataset) or --corpus FILE.jsonl")
+    _check_one_token_source(data, corpus)
     cfg = TrainConfig(**given(values, TRAIN_OPTIONS))
     lm = _load_lm(model_id, device)
-    if data is not None:
-        tokens = TokenDataset.load(data)
-    else:
-        texts = _read_corpus(corpus, text_field, max_docs)
-        tokens = TokenDataset.from_texts(
-            texts, lm.tokenizer, ctx_len=ctx_len, source=str(corpus), tokenizer_name=model_id
-        )
+    tokens = _tokens(lm, model_id, data, corpus, text_field, max_docs, ctx_len)
     saes = train_saes(lm, tokens, cfg, out)
     click.echo(f"trained {len(saes)} SAEs on {saes.meta.get('n_tokens')} tokens -> {out}")
 
 
 @sae.command()
 @_model_option
-@_saes_option
-@_data_option(required=True)
+@_sae_folder_option
+@_tokens_options
 @click.option(
     "--units",
     type=click.Choice(["auto", "normalized", "raw"]),
@@ -130,42 +159,70 @@ def train(model_id, device, data, corpus, text_field, max_docs, ctx_len, out, **
 )
 @_out_option("Output SAE set folder.")
 @options(FINETUNE_OPTIONS)
-def finetune(model_id, device, saes, dict_id, data, units, out, **values):
-    """Finetune every SAE of a set on a token dataset (SSAEs), with ERM or TERM."""
+def finetune(
+    model_id,
+    device,
+    sae_folder,
+    dict_id,
+    data,
+    corpus,
+    text_field,
+    max_docs,
+    ctx_len,
+    units,
+    out,
+    **values,
+):
+    """Finetune every SAE of a set on a token dataset or corpus (SSAEs), with ERM or TERM."""
     from ssae.sae_set import SAESet
-    from ssae.tokens import TokenDataset
     from ssae.train import finetune_saes
 
+    _check_one_token_source(data, corpus)
     normalize = {"auto": None, "normalized": True, "raw": False}[units]
     cfg = FinetuneConfig(normalize=normalize, **given(values, FINETUNE_OPTIONS))
     lm = _load_lm(model_id, device)
-    base = SAESet.load(saes, lm, names=cfg.names, dict_id=dict_id, device=device)
-    result = finetune_saes(lm, base, TokenDataset.load(data), cfg, out)
+    base = SAESet.load(sae_folder, lm, names=cfg.names, dict_id=dict_id, device=device)
+    tokens = _tokens(lm, model_id, data, corpus, text_field, max_docs, ctx_len)
+    result = finetune_saes(lm, base, tokens, cfg, out)
     click.echo(f"finetuned {len(result)} SAEs on {result.meta.get('n_tokens')} tokens -> {out}")
 
 
 @sae.command("eval")
 @_model_option
-@_saes_option
-@_data_option(required=True)
+@_sae_folder_option
+@_tokens_options
 @click.option(
     "--max-tokens", type=int, help="Evaluate on the first documents up to this many tokens."
 )
 @click.option("--batch-docs", default=16, show_default=True, help="Documents per forward pass.")
 @click.option("--no-ce", is_flag=True, help="Skip the spliced cross-entropy (faster).")
 @_out_option("Output .json file.")
-def eval_(model_id, device, saes, dict_id, data, max_tokens, batch_docs, no_ce, out):
+def eval_(
+    model_id,
+    device,
+    sae_folder,
+    dict_id,
+    data,
+    corpus,
+    text_field,
+    max_docs,
+    ctx_len,
+    max_tokens,
+    batch_docs,
+    no_ce,
+    out,
+):
     """L0, FVU, dead features and spliced cross-entropy of every SAE of a set."""
     from ssae.evaluate import evaluate_saes, metric_table
     from ssae.sae_set import SAESet
-    from ssae.tokens import TokenDataset
 
+    _check_one_token_source(data, corpus)
     lm = _load_lm(model_id, device)
-    dicts = SAESet.load(saes, lm, dict_id=dict_id, device=device)
+    dicts = SAESet.load(sae_folder, lm, dict_id=dict_id, device=device)
     result = evaluate_saes(
         lm,
         dicts,
-        TokenDataset.load(data),
+        _tokens(lm, model_id, data, corpus, text_field, max_docs, ctx_len),
         batch_docs=batch_docs,
         max_tokens=max_tokens,
         spliced=not no_ce,
@@ -179,16 +236,16 @@ def eval_(model_id, device, saes, dict_id, data, max_tokens, batch_docs, no_ce, 
 
 @sae.command()
 @_model_option
-@_saes_option
+@_sae_folder_option
 @click.option("--k", type=int, required=True, help="Keep features 0..k-1 of every SAE.")
 @_out_option("Output SAE set folder.")
-def compress(model_id, device, saes, dict_id, k, out):
+def compress(model_id, device, sae_folder, dict_id, k, out):
     """Keep the first k features of every SAE of a set (the SSAE paper's compression)."""
     from ssae.sae_set import SAESet
 
     if k < 1:
         raise ToolkitError(f"--k must be at least 1, got {k}")
     lm = _load_lm(model_id, device)
-    dicts = SAESet.load(saes, lm, dict_id=dict_id)
+    dicts = SAESet.load(sae_folder, lm, dict_id=dict_id)
     dicts.slice(k).save(out)
     click.echo(f"kept the first {k} features of {len(dicts)} SAEs -> {out}")

@@ -52,7 +52,9 @@ def _options(f):
         ),
         click.option("--model", default=None, help="Override the preset's model (id or path)."),
         click.option("--corpus", default=None, help="Override the corpus (jsonl/parquet or id)."),
-        click.option("--saes", default=None, help="Override the general SAEs (folder or repo)."),
+        click.option(
+            "--sae-folder", "saes", default=None, help="Override the general SAEs (folder or repo)."
+        ),
         click.option(
             "--id-data",
             default=None,

@@ -46,7 +46,7 @@ class RunContext:
 
         src = cfg.sources
         preset = get_preset(
-            cfg.preset, model=src.model, bib=src.bib_path, saes=src.saes, corpus=src.corpus
+            cfg.preset, model=src.model, bib=src.bib_path, saes=src.sae_folder, corpus=src.corpus
         )
         checked = validate.check_run(cfg, preset)  # before the world is built or any stage runs
         from ssae.models import load_model  # slow to import: only once the options are known good
@@ -58,7 +58,7 @@ class RunContext:
         preset = replace(resolved, professions=tuple(src.professions.split(",")))
         lm = load_model(preset.model, device=checked.device)
         bib = load_bib(preset.bib, professions=src.professions, max_per_group=cfg.max_per_group)
-        return cls(cfg, cfg.method, preset, lm, bib, runner, _bib_key(preset.bib, cfg))
+        return cls(cfg, cfg.resolved_method, preset, lm, bib, runner, _bib_key(preset.bib, cfg))
 
     @property
     def probe_submodule(self) -> str:
@@ -103,7 +103,7 @@ def _while_world_trains(cfg: RunConfig, preset: Preset):
     corpus for dense retrieval (nearly all of the `retrieve` stage; shorter than the training)."""
     from shift.stages.dictionaries import embed_world_corpus
 
-    edit = cfg.method.edit
+    edit = cfg.resolved_method.edit
     world_corpus = preset.corpus == "world:corpus" and preset.model == "world:model"
     if edit is None or edit.dictionaries != "ssae" or not world_corpus:
         return None

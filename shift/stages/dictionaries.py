@@ -181,6 +181,6 @@ def _sae_folder(source: str) -> Path:
         return Path(snapshot_download(source))
     except Exception as e:  # the hub client raises many types for "not reachable / not cached"
         raise ToolkitError(
-            f"SAE repo {source!r} is not reachable and not cached: pass --saes PATH to a folder in "
+            f"SAE repo {source!r} is not reachable and not cached: pass --sae-folder PATH to a folder in "
             "the dictionary_learning layout, or use --preset tiny"
         ) from e

@@ -191,7 +191,7 @@ def retrieve(
     out_dir = Path(out_dir)
     seeds = clean_seeds(seeds, config.n_seeds)
     if config.uses_tracin and saes is None:
-        raise ToolkitError(f"method {config.method} needs a pretrained SAE: pass --saes DIR")
+        raise ToolkitError(f"method {config.method} needs a pretrained SAE: pass --sae-folder DIR")
     sae_path = _sae_path(saes, config, lm) if config.uses_tracin else None
 
     tokenizer, lm = _tokenizer_and_model(lm, need_model=config.uses_tracin)
@@ -346,7 +346,7 @@ def _sae_path(saes, config: RetrievalConfig, lm) -> Path:
     p = Path(saes)
     if not p.exists():
         raise ToolkitError(
-            f"SAE folder {p} does not exist; pass --saes DIR (dictionary_learning layout)"
+            f"SAE folder {p} does not exist; pass --sae-folder DIR (dictionary_learning layout)"
         )
     name = config.tracin_submodule
     if name is None and not (p.is_file() or (p / "ae.pt").exists()):

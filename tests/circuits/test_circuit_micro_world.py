@@ -139,7 +139,7 @@ def test_cli_compute_and_render(world, tmp_path):
     common = [
         "--model",
         str(world["paths"].model),
-        "--saes",
+        "--sae-folder",
         str(tmp_path / "saes"),
         "--data",
         str(tmp_path / "data.jsonl"),

@@ -33,7 +33,7 @@ BAD_INPUTS = [
     (["--seed", "-3"], "--seed must be a whole number >= 0"),
     (["--retrieval", "grep"], "unknown --retrieval 'grep'"),
     (["--professions", "nurse"], "--professions needs exactly two professions"),
-    (["--saes", "./no/such/saes"], "--saes ./no/such/saes: no such file or folder"),
+    (["--sae-folder", "./no/such/saes"], "--sae-folder ./no/such/saes: no such file or folder"),
 ]
 """(arguments with `{file}` placeholders from `bad_files`, part of the one-line error)."""
 

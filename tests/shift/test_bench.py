@@ -7,9 +7,9 @@ import pytest
 from shift.commands.bench import markdown, summarize
 
 
-def _row(method, seed, worst, prof=0.9, gender=0.5, variant="gsae"):
+def _row(method, seed, worst, prof=0.9, gender=0.5, method_key="gsae"):
     return {
-        "variant": variant,
+        "method_key": method_key,
         "seed": seed,
         "method": method,
         "worst_group_acc": worst,
@@ -23,17 +23,17 @@ def test_mean_and_std_over_seeds():
         _row("Original", 0, 0.2),
         _row("GSAE SHIFT", 0, 0.6),
         _row("Oracle", 0, 0.9),
-        _row("Original", 0, 0.2, variant="ssae"),
-        _row("SSAE SHIFT", 0, 0.7, variant="ssae"),
+        _row("Original", 0, 0.2, method_key="ssae"),
+        _row("SSAE SHIFT", 0, 0.7, method_key="ssae"),
         _row("Original", 1, 0.4),
         _row("GSAE SHIFT", 1, 0.8),
         _row("Oracle", 1, 0.9),
-        _row("Original", 1, 0.4, variant="ssae"),
-        _row("SSAE SHIFT", 1, 0.9, variant="ssae"),
+        _row("Original", 1, 0.4, method_key="ssae"),
+        _row("SSAE SHIFT", 1, 0.9, method_key="ssae"),
     ]
     table = {r["method"]: r for r in summarize(runs)}
     assert list(table) == ["Original", "GSAE SHIFT", "SSAE SHIFT", "Oracle"]
-    assert table["Original"]["n"] == 2  # shared by both variants, counted once per seed
+    assert table["Original"]["n"] == 2  # shared by both methods, counted once per seed
     assert table["Original"]["worst_group_acc"] == pytest.approx(0.3)
     # sample std of (0.6, 0.8) = sqrt(((0.1)^2 + (0.1)^2) / 1)
     assert table["GSAE SHIFT"]["worst_group_acc_std"] == pytest.approx(0.1 * 2**0.5)
@@ -79,14 +79,14 @@ def test_rerun_keeps_finished_runs_and_refuses_other_settings(tmp_path, monkeypa
     calls = []
 
     def fake_pipeline(cfg, quiet=True):
-        calls.append((cfg.sae, cfg.seed))
-        shifted = _row(f"{cfg.sae} SHIFT", cfg.seed, 0.5 + 0.1 * cfg.seed)
+        calls.append((cfg.method, cfg.seed))
+        shifted = _row(f"{cfg.method} SHIFT", cfg.seed, 0.5 + 0.1 * cfg.seed)
         rows = [_row("Original", cfg.seed, 0.2), shifted, _row("Oracle", cfg.seed, 0.9)]
-        return {"k": 3, "rows": [{k: v for k, v in r.items() if k != "variant"} for r in rows]}
+        return {"k": 3, "rows": [{k: v for k, v in r.items() if k != "method_key"} for r in rows]}
 
     monkeypatch.setattr(shift.pipeline, "run_pipeline", fake_pipeline)
     bench = ["bench", "--preset", "micro", "--out", str(tmp_path)]
-    main([*bench, "--saes", "gsae", "--seeds", "2"])
+    main([*bench, "--methods", "gsae", "--seeds", "2"])
     assert calls == [("gsae", 0), ("gsae", 1)]
     calls.clear()
     main([*bench, "--saes", "gsae,ssae", "--seeds", "3"])
@@ -100,14 +100,14 @@ def test_rerun_keeps_finished_runs_and_refuses_other_settings(tmp_path, monkeypa
     saved["runs"] += [r | {"seed": 3} for r in saved["runs"] if r["seed"] == 2]
     (tmp_path / "bench.json").write_text(json.dumps(saved))
     calls.clear()
-    main([*bench, "--saes", "gsae,ssae", "--seeds", "4"])
+    main([*bench, "--methods", "gsae,ssae", "--seeds", "4"])
     assert calls == []
     table = {r["method"]: r for r in json.loads((tmp_path / "bench.json").read_text())["table"]}
     assert table["ssae SHIFT"]["n"] == 4
     assert "| 4 |" in (tmp_path / "bench.md").read_text()
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
-        main([*bench, "--saes", "gsae", "--max-k", "7"])
+        main([*bench, "--methods", "gsae", "--max-k", "7"])
     assert exit_.value.code == 1 and "other settings" in capsys.readouterr().err
 
 
@@ -122,20 +122,55 @@ def test_sources_reach_every_run_and_belong_to_the_settings(tmp_path, monkeypatc
     seen = []
 
     def fake_pipeline(cfg, quiet=True):
-        seen.append((cfg.sources.saes, cfg.sources.professions))
+        seen.append((cfg.sources.sae_folder, cfg.sources.professions))
         rows = [_row("Original", cfg.seed, 0.2), _row("Oracle", cfg.seed, 0.9)]
-        return {"k": 3, "rows": [{k: v for k, v in r.items() if k != "variant"} for r in rows]}
+        return {"k": 3, "rows": [{k: v for k, v in r.items() if k != "method_key"} for r in rows]}
 
     monkeypatch.setattr(shift.pipeline, "run_pipeline", fake_pipeline)
     folder = tmp_path / "dictionaries"
     folder.mkdir()
     out = tmp_path / "bench"
-    bench = ["bench", "--preset", "micro", "--out", str(out), "--saes", "gsae", "--seeds", "2"]
+    bench = ["bench", "--preset", "micro", "--out", str(out), "--methods", "gsae", "--seeds", "2"]
     main([*bench, "--sae-folder", str(folder), "--professions", "surgeon,psychologist"])
     assert seen == [(str(folder), "surgeon,psychologist")] * 2
     settings = json.loads((out / "bench.json").read_text())["settings"]
-    assert settings["saes"] == str(folder) and settings["professions"] == "surgeon,psychologist"
+    assert (
+        settings["sae_folder"] == str(folder) and settings["professions"] == "surgeon,psychologist"
+    )
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
         main(bench)
     assert exit_.value.code == 1 and "other settings" in capsys.readouterr().err
+
+
+def test_a_bench_written_before_the_renames_resumes(tmp_path, monkeypatch):
+    """bench.json files whose runs say `variant` and whose settings say `saes` (before `--methods`
+    and `--sae-folder`) resume: their finished runs are kept, not run again."""
+    import json
+
+    import shift.pipeline
+    from shift.cli import main
+
+    calls = []
+
+    def fake_pipeline(cfg, quiet=True):
+        calls.append((cfg.method, cfg.seed))
+        rows = [_row("Original", cfg.seed, 0.2), _row("Oracle", cfg.seed, 0.9)]
+        return {"k": 3, "rows": [{k: v for k, v in r.items() if k != "method_key"} for r in rows]}
+
+    monkeypatch.setattr(shift.pipeline, "run_pipeline", fake_pipeline)
+    folder = tmp_path / "dictionaries"
+    folder.mkdir()
+    out = tmp_path / "bench"
+    bench = ["bench", "--preset", "micro", "--out", str(out), "--sae-folder", str(folder)]
+    main([*bench, "--methods", "gsae", "--seeds", "1"])
+    saved = json.loads((out / "bench.json").read_text())
+    saved["settings"]["saes"] = saved["settings"].pop("sae_folder")
+    for run in saved["runs"]:
+        run["variant"] = run.pop("method_key")
+    (out / "bench.json").write_text(json.dumps(saved))
+    calls.clear()
+    main([*bench, "--methods", "gsae", "--seeds", "2"])
+    assert calls == [("gsae", 1)]
+    runs = json.loads((out / "bench.json").read_text())["runs"]
+    assert {r["method_key"] for r in runs} == {"gsae"} and all("variant" not in r for r in runs)

@@ -94,6 +94,6 @@ def test_uncaught_user_errors_become_one_line(door, monkeypatch, capsys, error, 
 
 def test_device_option_of_other_commands(door, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["sae", "eval", "--model", "m", "--saes", "s", "--device", "cuda"])
+        main(["sae", "eval", "--model", "m", "--sae-folder", "s", "--device", "cuda"])
     assert exit_.value.code == 2
     assert "no usable CUDA GPU" in capsys.readouterr().err

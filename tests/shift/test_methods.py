@@ -53,7 +53,7 @@ def test_row_labels():
 
 
 def test_bad_methods_are_one_line_errors():
-    with pytest.raises(ToolkitError, match="unknown --sae 'bogus'; choose one of"):
+    with pytest.raises(ToolkitError, match="unknown --method 'bogus'; choose one of"):
         get_method("bogus")
     with pytest.raises(ToolkitError, match="exactly one of a probe or an edit recipe"):
         Method("x", "X")

@@ -37,7 +37,7 @@ def test_defaults_come_from_the_classes_and_the_presets():
     )
     # a setting the presets choose shows each preset's value
     assert "[default: micro 0.03, paper 0.1, tiny 0.03]" in text
-    assert "--sae, --method TEXT" in text
+    assert "--method, --sae TEXT" in text and "--saes" not in text  # --saes: retired, hidden
 
 
 def test_given_options_override_only_what_was_given():

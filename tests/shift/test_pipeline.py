@@ -20,7 +20,7 @@ FAST = dict(preset="micro", max_k=20, circuit_examples=32, ig_steps=4)
 @pytest.fixture(scope="module")
 def ssae_run(micro_world, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return out, run_pipeline(RunConfig.from_options(sae="ssae", out=out, **FAST), quiet=True)
+    return out, run_pipeline(RunConfig.from_options(method="ssae", out=out, **FAST), quiet=True)
 
 
 def test_report_has_every_row_and_artifact(ssae_run):
@@ -36,7 +36,7 @@ def test_report_has_every_row_and_artifact(ssae_run):
     assert 1 <= saved["k"] <= FAST["max_k"] and len(saved["features"]) == saved["k"]
     stages = {"probes", "gsae", "retrieve", "ssae", "gender-effects", "circuit", "skyline"}
     assert set(saved["timings_s"]) >= stages and set(saved["peak_rss_mib"]) >= stages
-    assert saved["config"]["sae"] == "ssae" and saved["sae_eval"]["saes"]["submodules"]
+    assert saved["config"]["method"] == "ssae" and saved["sae_eval"]["saes"]["submodules"]
     assert (
         saved["sae_eval"]["gsae"]["submodules"].keys()
         == saved["sae_eval"]["saes"]["submodules"].keys()
@@ -52,7 +52,7 @@ def test_run_without_the_circuit_graph_gives_the_same_rows(ssae_run, tmp_path):
     """`--no-circuit-graph` (what `shift bench` runs) leaves out the report's circuit only: the
     skyline reads the gender effects, which are their own stage."""
     _, result = ssae_run
-    cfg = RunConfig.from_options(sae="ssae", out=tmp_path / "g", circuit_graph=False, **FAST)
+    cfg = RunConfig.from_options(method="ssae", out=tmp_path / "g", circuit_graph=False, **FAST)
     again = run_pipeline(cfg, quiet=True)
     assert again["rows"] == result["rows"] and "circuit" not in again["timings"]
     assert not (cfg.out / "circuit.svg").exists() and (cfg.out / "skyline.png").exists()
@@ -98,7 +98,7 @@ def test_killed_run_resumes_without_redoing_finished_stages(ssae_run, tmp_path, 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    cfg = RunConfig.from_options(sae="ssae", out=tmp_path / "a", **{**FAST, "max_k": 7})
+    cfg = RunConfig.from_options(method="ssae", out=tmp_path / "a", **{**FAST, "max_k": 7})
     monkeypatch.setattr(shift.skyline, "sweep", boom)
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(cfg, quiet=True)
@@ -122,7 +122,7 @@ def test_corrupt_cache_is_recomputed_with_a_warning(ssae_run, capfd):
     before = rows.read_bytes()
     rows.write_text("garbage")
     capfd.readouterr()
-    again = run_pipeline(RunConfig.from_options(sae="ssae", out=out, **FAST), quiet=True)
+    again = run_pipeline(RunConfig.from_options(method="ssae", out=out, **FAST), quiet=True)
     assert again["rows"] == result["rows"] and again["k"] == result["k"]
     assert "probes" not in again["cached"] and {"ssae", "circuit", "skyline"} <= set(
         again["cached"]
@@ -134,7 +134,7 @@ def test_corrupt_cache_is_recomputed_with_a_warning(ssae_run, capfd):
 
 def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
     gsae = run_pipeline(
-        RunConfig.from_options(sae="comp-gsae", out=tmp_path / "g", **FAST), quiet=True
+        RunConfig.from_options(method="comp-gsae", out=tmp_path / "g", **FAST), quiet=True
     )
     assert {"probes", "gsae"} <= set(gsae["cached"])
     assert [r["method"] for r in gsae["rows"]][2:4] == [
@@ -142,7 +142,7 @@ def test_gsae_and_neuron_variants_share_cached_stages(ssae_run, tmp_path):
         "Comp. GSAE SHIFT + retrain",
     ]
     neurons = run_pipeline(
-        RunConfig.from_options(sae="neurons", out=tmp_path / "n", **FAST), quiet=True
+        RunConfig.from_options(method="neurons", out=tmp_path / "n", **FAST), quiet=True
     )
     assert [r["method"] for r in neurons["rows"]] == ["Original", "CBP", "Neuron skyline", "Oracle"]
 
@@ -154,7 +154,7 @@ def test_comp_ssae_finetunes_the_sliced_gsae(ssae_run, tmp_path):
     from ssae.sae_set import SAESet
 
     full_out, _ = ssae_run
-    cfg = RunConfig.from_options(sae="comp-ssae", out=tmp_path / "c", **FAST)
+    cfg = RunConfig.from_options(method="comp-ssae", out=tmp_path / "c", **FAST)
     result = run_pipeline(cfg, quiet=True)
     assert [r["method"] for r in result["rows"]][2] == "Comp. SSAE SHIFT"
     keys = json.loads((cfg.out / "results.json").read_text())["stage_keys"]
@@ -180,7 +180,7 @@ def test_neuron_skyline_ranks_by_zero_patch_and_mean_ablates(micro_world, tmp_pa
     from circuits.graph import load_graph
     from ssae.io import shift_home
 
-    cfg = RunConfig.from_options(sae="neurons", out=tmp_path / "n", **FAST)
+    cfg = RunConfig.from_options(method="neurons", out=tmp_path / "n", **FAST)
     run_pipeline(cfg, quiet=True)
     assert load_graph(cfg.out / "circuit.json").graph["baseline"] == "zero"
     key = json.loads((cfg.out / "results.json").read_text())["stage_keys"]["skyline"]
@@ -192,14 +192,14 @@ def test_new_methods_are_rows_of_the_table(ssae_run, tmp_path):
     """Each new method is one registry entry: gendered-word deletion (a probe on biographies
     without pronouns, gendered names and titles) and SAEBench's automatic selection (no circuit)."""
     words = run_pipeline(
-        RunConfig.from_options(sae="gendered-words", out=tmp_path / "w", **FAST), quiet=True
+        RunConfig.from_options(method="gendered-words", out=tmp_path / "w", **FAST), quiet=True
     )
     labels = [r["method"] for r in words["rows"]]
     assert labels == ["Original", "CBP", "Gendered-word deletion", "Oracle"]
     assert words["k"] is None and {"probes", "baseline"} <= set(words["timings"])
     assert not {"gsae", "gender-effects", "circuit", "skyline"} & set(words["timings"])
 
-    cfg = RunConfig.from_options(sae="saebench", out=tmp_path / "s", **FAST)
+    cfg = RunConfig.from_options(method="saebench", out=tmp_path / "s", **FAST)
     auto = run_pipeline(cfg, quiet=True)
     assert [r["method"] for r in auto["rows"]] == [
         "Original",
@@ -223,7 +223,7 @@ def test_every_methods_gender_effects_stage_runs_on_the_available_device(ssae_ru
 
     from shift.stages import RunContext, run_dictionaries, run_gender_effects, run_probes
 
-    ctx = RunContext.open(RunConfig.from_options(sae=method, **FAST), quiet=True)
+    ctx = RunContext.open(RunConfig.from_options(method=method, **FAST), quiet=True)
     assert ctx.lm.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     dicts = run_dictionaries(ctx)
     effects = load_file(str(run_gender_effects(ctx, dicts.edited, run_probes(ctx)).path))
@@ -236,7 +236,7 @@ def test_manual_feature_file(ssae_run, tmp_path):
     good = tmp_path / "features.txt"
     good.write_text("resid_out_layer2/3\n# a comment\nmlp_out_layer1/7\n")
     result = run_pipeline(
-        RunConfig.from_options(sae="ssae", out=tmp_path / "m", features_file=str(good), **FAST),
+        RunConfig.from_options(method="ssae", out=tmp_path / "m", features_file=str(good), **FAST),
         quiet=True,
     )
     assert result["k"] == 2
@@ -246,7 +246,9 @@ def test_manual_feature_file(ssae_run, tmp_path):
         ToolkitError, match="resid_out_layer2/99999 does not exist; .* 256 features"
     ):
         run_pipeline(
-            RunConfig.from_options(sae="ssae", out=tmp_path / "b", features_file=str(bad), **FAST),
+            RunConfig.from_options(
+                method="ssae", out=tmp_path / "b", features_file=str(bad), **FAST
+            ),
             quiet=True,
         )
 
@@ -254,10 +256,13 @@ def test_manual_feature_file(ssae_run, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--sae", "bogus", "--preset", "micro"], "unknown --sae 'bogus'"),
+        (["run", "--method", "bogus", "--preset", "micro"], "unknown --method 'bogus'"),
+        (["run", "--sae", "bogus", "--preset", "micro"], "unknown --method 'bogus'"),
+        (["run", "--saes", "dicts", "--preset", "micro"], "--sae-folder dicts"),
         (["run", "--dataset", "imdb", "--preset", "micro"], "unknown dataset 'imdb'"),
         (["run", "--preset", "huge"], "unknown preset 'huge'"),
-        (["bench", "--saes", "gsae,nope", "--preset", "micro"], "unknown SAE variant"),
+        (["bench", "--methods", "gsae,nope", "--preset", "micro"], "unknown method(s)"),
+        (["bench", "--saes", "gsae,nope", "--preset", "micro"], "unknown method(s)"),
         (["run", "--tilt", "-1", "--preset", "micro"], "--tilt must be a finite number >= 0"),
         (["run", "--preset", "bogus"], "unknown preset 'bogus'"),
         (["run", "--ig-mode", "sideways", "--preset", "micro"], "ig_mode must be one of"),
@@ -274,7 +279,7 @@ def test_bad_input_is_one_line(args, message, capsys):
 def test_paper_preset_offline_names_tiny(monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(SystemExit):
-        main(["run", "--dataset", "bib", "--sae", "ssae"])
+        main(["run", "--dataset", "bib", "--method", "ssae"])
     err = capsys.readouterr().err
     assert "--preset tiny" in err and "Traceback" not in err
 
@@ -311,10 +316,10 @@ def test_world_corpus_is_embedded_beside_the_lm_only_when_dense_retrieval_reads_
         cfg = RunConfig.from_options(preset=preset, **options)
         return _while_world_trains(cfg, get_preset(preset, corpus=corpus))
 
-    ssae = job(sae="ssae")
+    ssae = job(method="ssae")
     assert ssae.keywords["config"].embedder == RunConfig(preset="micro").retrieval.embedder
     assert pickle.loads(pickle.dumps(ssae)).func is ssae.func  # it crosses to a spawned process
-    assert job(sae="comp-ssae") is not None
-    assert job(sae="gsae") is None and job(sae="gendered-words") is None
-    assert job(sae="ssae", retrieval="bm25") is None
-    assert job(sae="ssae", corpus="/my/corpus.jsonl") is None
+    assert job(method="comp-ssae") is not None
+    assert job(method="gsae") is None and job(method="gendered-words") is None
+    assert job(method="ssae", retrieval="bm25") is None
+    assert job(method="ssae", corpus="/my/corpus.jsonl") is None

@@ -66,7 +66,7 @@ def test_train_finetune_eval_compress(tiny_model_dir, narrow_tokens, tmp_path):
         [
             "finetune",
             *model,
-            "--saes",
+            "--sae-folder",
             str(tmp_path / "g"),
             "--data",
             str(data),
@@ -91,7 +91,7 @@ def test_train_finetune_eval_compress(tiny_model_dir, narrow_tokens, tmp_path):
         [
             "eval",
             *model,
-            "--saes",
+            "--sae-folder",
             str(tmp_path / "s"),
             "--data",
             str(data),
@@ -103,12 +103,32 @@ def test_train_finetune_eval_compress(tiny_model_dir, narrow_tokens, tmp_path):
     result = json.loads((tmp_path / "e.json").read_text())
     assert set(result["submodules"]) == set(meta["names"]) and "clean_ce" in result
 
+    # The same evaluation on documents instead of a token dataset: `--corpus` is tokenized here.
+    res = runner.invoke(
+        sae,
+        [
+            "eval",
+            *model,
+            "--sae-folder",
+            str(tmp_path / "s"),
+            "--corpus",
+            str(corpus),
+            "--no-ce",
+            "--out",
+            str(tmp_path / "e-corpus.json"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    on_corpus = json.loads((tmp_path / "e-corpus.json").read_text())
+    assert set(on_corpus["submodules"]) == set(meta["names"]) and "clean_ce" not in on_corpus
+    assert on_corpus["n_tokens"] != result["n_tokens"]  # read from the corpus, not --data
+
     res = runner.invoke(
         sae,
         [
             "compress",
             *model,
-            "--saes",
+            "--sae-folder",
             str(tmp_path / "s"),
             "--k",
             "16",
@@ -133,7 +153,7 @@ def test_errors_are_one_line(tiny_model_dir, tmp_path, capsys):
                 "compress",
                 "--model",
                 str(tiny_model_dir),
-                "--saes",
+                "--sae-folder",
                 str(tmp_path),
                 "--k",
                 "4",
@@ -145,3 +165,25 @@ def test_errors_are_one_line(tiny_model_dir, tmp_path, capsys):
     lines = [x for x in capsys.readouterr().err.splitlines() if "Error:" in x]
     assert len(lines) == 1 and str(tmp_path / "embed" / "r" / "ae.pt") in lines[0]
     assert lines[0].split("\r")[-1].startswith("Error: ")
+
+
+@pytest.mark.parametrize("command", ["finetune", "eval"])
+@pytest.mark.parametrize("sources", [(), ("--data", "{d}", "--corpus", "{c}")])
+def test_tokens_come_from_exactly_one_of_data_or_corpus(command, sources, tmp_path, capsys):
+    """`shift sae finetune|eval` read tokens like `shift sae train`: --data DIR or --corpus FILE,
+    one of them, refused in one line before any model is loaded."""
+    from shift.cli import main
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"text": "a b c"}\n')
+    (tmp_path / "d").mkdir()
+    args = [a.format(d=tmp_path / "d", c=corpus) for a in sources]
+    argv = ["sae", command, "--model", "no/such-model", "--sae-folder", str(tmp_path), *args]
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert (
+        e.value.code == 1
+        and err.startswith("Error: pass exactly one of --data")
+        and "\n" not in err
+    )
