@@ -11,7 +11,7 @@ text; the forward stops right after the submodule (nnsight `tracer.stop()`), so 
 and the unembedding are never run. Results are returned in input order.
 
 Pooled activations are cached under `$SHIFT_HOME/activations/<key>.safetensors` where the key
-hashes the model (name or path, plus the weights' mtime for a local model), the texts, the
+hashes the model (a local model's content, a hub model's id and revision), the texts, the
 submodule and the truncation length (None: texts are read whole), so each set is computed once
 across runs and commands.
 """
@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from ssae.content import content_hash
 from ssae.io import atomic_path, shift_home, stable_hash
 from ssae.models import LoadedModel, SubmoduleSpec
 
@@ -49,16 +50,12 @@ def texts_hash(texts: Sequence[str]) -> str:
 
 
 def model_fingerprint(lm: LoadedModel) -> dict:
-    """What identifies a model's weights: its name, and for a local directory the files' mtimes."""
-    fp: dict = {"model": lm.name}
-    path = Path(lm.name)
-    if path.exists():
-        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
-        fp["mtime"] = max((os.stat(p).st_mtime_ns for p in files), default=0)
-        fp["model"] = str(path.resolve())
-    else:
-        fp["revision"] = getattr(lm.model.config, "_commit_hash", None)
-    return fp
+    """What identifies a model's weights in a cache key: for a local file or folder the SHA-256 of
+    its content (`ssae.content`, computed once per version of each file), never its path or
+    times; for a hub model its id and the revision it was loaded at."""
+    if Path(lm.name).exists():
+        return {"model": content_hash(lm.name)}
+    return {"model": lm.name, "revision": getattr(lm.model.config, "_commit_hash", None)}
 
 
 def activations_key(

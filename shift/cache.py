@@ -104,6 +104,13 @@ class StageRunner:
     _timed: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
     _session: FileLock | None = field(default=None, init=False, repr=False)
 
+    @property
+    def full_check(self) -> bool:
+        """Whether what this run reuses is hashed in full: `verify`, or a run on this cache was
+        killed. Inputs outside the cache (a built world) are checked with the same depth."""
+        self._open_session()
+        return self.verify or self.after_crash
+
     def run(self, name: str, inputs: dict[str, Any], fn: Callable[[Path], dict | None]) -> Stage:
         """The finished stage `name` for `inputs`, computing it with `fn(folder)` when needed."""
         self._open_session()
@@ -200,7 +207,7 @@ class StageRunner:
         files = info.get("files") if isinstance(info, dict) else None
         if not isinstance(files, dict):
             return "it has no manifest of its files (written by an older version)"
-        return manifest_problem(d, files, full=self.verify or self.after_crash)
+        return manifest_problem(d, files, full=self.full_check)
 
     # ----------------------------------------------------------------------------------------
     # locks

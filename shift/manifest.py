@@ -1,4 +1,4 @@
-"""Manifests of finished stage folders: every artifact's size and SHA-256.
+"""Manifests of finished stage folders (and of built worlds): every artifact's size and SHA-256.
 
 A stage's `DONE.json` lists each file it wrote (path relative to the stage folder) with its size in
 bytes, its SHA-256 and its modification time. Before a finished stage is reused the manifest is
@@ -15,6 +15,7 @@ keeps size and time (bit rot) needs the full check.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from pathlib import Path
 
 MARKER = "DONE.json"
@@ -31,12 +32,13 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def build_manifest(folder: Path) -> dict[str, dict]:
-    """{relative path: {size, sha256, mtime_ns}} for every artifact under `folder`."""
+def build_manifest(folder: Path, skip: Collection[str] = (MARKER,)) -> dict[str, dict]:
+    """{relative path: {size, sha256, mtime_ns}} for every artifact under `folder` but the
+    relative paths in `skip` (the file that holds the manifest)."""
     files = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
-        if not path.is_file() or rel.as_posix() == MARKER or is_scratch(rel):
+        if not path.is_file() or rel.as_posix() in skip or is_scratch(rel):
             continue
         stat = path.stat()
         files[rel.as_posix()] = {

@@ -174,6 +174,7 @@ def compute(
 ):
     """Compute node effects, edges and the thresholded circuit graph; write it as JSON."""
     from circuits import annotate_circuit, compute_circuit, load_graph, save_graph
+    from ssae.content import source_key
     from ssae.io import stable_hash
     from ssae.models import load_model
     from ssae.sae_set import SAESet
@@ -188,9 +189,10 @@ def compute(
     CircuitConfig(node_threshold=node_threshold, edge_threshold=edge_threshold)
     key = stable_hash(
         dict(
-            model=model,
-            saes=str(saes_dir),
-            data=str(data),
+            # what the inputs hold, not where they are: a changed file is a new circuit
+            model=source_key(model),
+            saes=source_key(saes_dir),
+            data=source_key(data),
             metric=metric_spec,
             reads=reads,
             method=method,
@@ -203,7 +205,7 @@ def compute(
             max_length=max_length,
             max_examples=max_examples,
             annotate=annotate,
-            labels=str(labels),
+            labels=source_key(labels) if labels is not None else None,
         )
     )
     if out.exists() and not force:

@@ -34,12 +34,18 @@ def world():
 @_seed
 @_home
 @click.option("--force", is_flag=True, help="Rebuild even if a valid cached world exists.")
-def build(preset: str, seed: int, home: Path | None, force: bool):
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Hash every file of a built world against its manifest (by default: sizes, and the "
+    "files whose modification time moved); a damaged world is rebuilt.",
+)
+def build(preset: str, seed: int, home: Path | None, force: bool, verify: bool):
     """Build the world (deterministic from the seed; cached, so a second call is instant)."""
     from shift.world import ensure_world
     from shift.world.info import format_info
 
-    paths = ensure_world(preset, seed=seed, home=home, force=force)
+    paths = ensure_world(preset, seed=seed, home=home, force=force, verify=verify)
     click.echo(format_info(paths.read_manifest()))
     click.echo(f"  path: {paths.root}")
 
@@ -51,8 +57,9 @@ def build(preset: str, seed: int, home: Path | None, force: bool):
 def info(preset: str, seed: int, home: Path | None):
     """Print sizes, subdomain counts and held-out cross-entropy of a built world."""
     from shift.world import get_config
-    from shift.world.build import WorldPaths, is_built, world_dir
+    from shift.world.build import WorldPaths, world_dir
     from shift.world.info import format_info
+    from shift.world.store import is_built, world_problem
 
     paths = WorldPaths.at(world_dir(preset, seed, home))
     if not is_built(paths, get_config(preset), seed):
@@ -63,3 +70,6 @@ def info(preset: str, seed: int, home: Path | None):
         return
     click.echo(format_info(paths.read_manifest()))
     click.echo(f"  path: {paths.root}")
+    problem = world_problem(paths)
+    if problem is not None:
+        click.echo(f"  damaged: {problem}; `shift world build` rebuilds it")

@@ -161,12 +161,13 @@ class Preset:
             raise ConfigError(f"unknown preset source(s) {', '.join(bad)}; known: {SOURCES}")
         return _replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
-    def resolve(self, *sources: str, while_training=None) -> Preset:
+    def resolve(self, *sources: str, while_training=None, verify: bool = False) -> Preset:
         """A copy whose `world:` sources (the given ones; default all) are the built world's paths.
 
         A stage resolves only what it reads, so e.g. `shift probe --preset tiny --model M
-        --bib-path B` never builds the world for the corpus it does not use. `while_training`:
-        see `shift.world.ensure_world` (used only when the world is built now).
+        --bib-path B` never builds the world for the corpus it does not use. The world is checked
+        against its manifest, every file hashed with `verify`, and repaired when damaged.
+        `while_training`: see `shift.world.ensure_world` (used only when the LM trains now).
         """
         bad = sorted(set(sources) - set(SOURCES))
         if bad:
@@ -175,7 +176,7 @@ class Preset:
         for name in sources or SOURCES:
             value = getattr(self, name)
             if isinstance(value, str) and value.startswith(WORLD_PREFIX):
-                world = _world(self.world, while_training)
+                world = _world(self.world, while_training, verify)
                 values[name] = str(getattr(world, value[len(WORLD_PREFIX) :]))
         return _replace(self, **values)
 
@@ -208,12 +209,9 @@ def get_preset(name: str, **sources: str | None) -> Preset:
     return _load(name).with_sources(**sources)
 
 
-_WORLDS: dict[str, object] = {}  # world name -> its WorldPaths, built or found once
-
-
-def _world(name: str, while_training=None):
+def _world(name: str, while_training=None, verify: bool = False):
+    """The built world `name`, opened (and checked) afresh on every call: a file damaged since the
+    last call is found, and the check costs a few `stat` calls unless `verify`."""
     from shift.world import ensure_world
 
-    if name not in _WORLDS:
-        _WORLDS[name] = ensure_world(name, while_training=while_training)
-    return _WORLDS[name]
+    return ensure_world(name, while_training=while_training, verify=verify)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -40,7 +39,7 @@ class RunContext:
     runner: StageRunner
     """Caches stages under `$SHIFT_HOME/stages/<stage>/<key>`."""
     bib_key: str
-    """Cache key of the data: its source (content of local files) and how the splits are cut."""
+    """Cache key of the data: its content (a hub id for hub data) and how the splits are cut."""
     provenance: dict | None = None
     """What the run computes from (`shift.provenance`), for its results files."""
 
@@ -53,11 +52,12 @@ class RunContext:
         checked = validate.check_run(cfg, named)  # before the world is built or any stage runs
         from ssae.models import load_model  # slow to import: only once the options are known good
 
+        runner = StageRunner(force=frozenset(cfg.force), quiet=quiet, verify=cfg.verify)
         job = _while_world_trains(cfg, named)
-        preset = named.resolve(while_training=job)
+        # The world is checked with the stages' depth: in full with --verify or after a killed run.
+        preset = named.resolve(while_training=job, verify=runner.full_check)
         lm = load_model(preset.model, device=checked.device)
         bib = load_bib(preset.bib, professions=src.professions, max_per_group=cfg.max_per_group)
-        runner = StageRunner(force=frozenset(cfg.force), quiet=quiet, verify=cfg.verify)
         record = provenance(named, preset.model)
         return cls(
             cfg, cfg.resolved_method, preset, lm, bib, runner, _bib_key(preset.bib, cfg), record
@@ -116,14 +116,11 @@ def _while_world_trains(cfg: RunConfig, preset: Preset):
 
 
 def _bib_key(source: str, cfg: RunConfig) -> str:
-    from ssae.retrieval.corpus import file_fingerprint
+    from ssae.content import source_key
 
-    path = Path(source)
-    files = sorted(path.rglob("*")) if path.is_dir() else [path] if path.exists() else []
-    content = [file_fingerprint(f) for f in files if f.is_file()] or source
     return stable_hash(
         {
-            "bib": content,
+            "bib": source_key(source),
             "professions": cfg.sources.professions,
             "max_per_group": cfg.max_per_group,
         }

@@ -18,11 +18,12 @@ from pathlib import Path
 
 from shift.methods import PAPER_RETRIEVAL_RATIO
 from shift.stages.context import RunContext
+from ssae.content import content_hash, source_key
 from ssae.errors import ToolkitError
 from ssae.fit_config import FinetuneConfig, TrainConfig
 from ssae.io import stable_hash
 from ssae.retrieval.pipeline import RetrievalConfig
-from ssae.sae_set import SAESet
+from ssae.sae_set import SET_FILE, SAESet
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def run_gsae(ctx: RunContext, recipe: TrainConfig | None = None) -> Dictionaries
     preset = ctx.preset
     if preset.saes:
         folder = _sae_folder(preset.saes)
-        key = stable_hash({"folder": str(folder), "dict_id": preset.sae_subfolder})
+        key = stable_hash({"saes": _sae_content(folder, preset), "dict_id": preset.sae_subfolder})
         return Dictionaries(key, folder, dict_id=preset.sae_subfolder)
 
     from ssae.retrieval.corpus import load_corpus
@@ -141,7 +142,7 @@ def run_retrieve(
 
     rc = rc or ctx.cfg.retrieval
     seeds = seed_examples(ctx.bib, rc.n_seeds, seed=ctx.cfg.seed)
-    inputs = {"config": asdict(rc), "seeds": seeds, "corpus": ctx.preset.corpus}
+    inputs = {"config": asdict(rc), "seeds": seeds, "corpus": source_key(ctx.preset.corpus)}
     inputs["model"] = ctx.model_key
     if rc.uses_tracin:  # only TracIn reads the general SAEs
         inputs["gsae"] = gsae.key
@@ -190,6 +191,18 @@ def run_ssae(
 
     stage = ctx.runner.run("ssae", inputs, fn)
     return Dictionaries(stage.key, stage.dir / "run")
+
+
+def _sae_content(folder: Path, preset) -> str:
+    """Content hash of the part of a dictionary folder the run reads: the preset's submodules
+    (their `sae_subfolder` runs when it names one) and the set's own description."""
+    runs = [
+        f"{n}/{preset.sae_subfolder}"
+        if preset.sae_subfolder and (folder / n / preset.sae_subfolder).exists()
+        else n
+        for n in preset.submodule_names
+    ]
+    return content_hash(folder, only=[r for r in (*runs, SET_FILE) if (folder / r).exists()])
 
 
 def _sae_folder(source: str) -> Path:

@@ -19,6 +19,7 @@ def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> tuple[dict, str]
     compare = dicts.general if dicts.general != dicts.edited else None
     inputs = {
         "saes": dicts.edited.key,
+        "model": ctx.model_key,  # a user's dictionary folder's key does not name the model
         "bib": ctx.bib_key,
         "gsae": compare.key if compare else None,
     }

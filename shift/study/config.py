@@ -195,10 +195,12 @@ class StudyPreset:
         return self.domains[name], self.sizes[name]
 
 
-def _world_fingerprint(world: str) -> str:
+def _world_fingerprint(world: str) -> dict:
+    """The world's configuration and the content of the corpus its study data is kept apart from."""
     from shift.world import ensure_world
 
-    return ensure_world(world).read_manifest()["fingerprint"]
+    manifest = ensure_world(world).read_manifest()
+    return {"fingerprint": manifest["fingerprint"], "corpus": manifest["corpus_sha256"]}
 
 
 def _world_study(world: str, sizes: dict[str, Sizes], **values) -> StudyPreset:

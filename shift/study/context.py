@@ -138,11 +138,11 @@ def open_study(
     study = get_study_preset(preset_name, **(study_overrides or {}))
     study.domain(domain)  # one-line error for an unknown or missing domain, before any work
     preset = get_preset(preset_name, model=model, corpus=corpus, saes=saes)
-    preset = preset.resolve()
+    runner = StageRunner(force=frozenset(force), quiet=quiet)
+    preset = preset.resolve(verify=runner.full_check)
     lm = load_model(preset.model, device=device)
     if study.submodule not in {s.name for s in lm.submodules()}:
         raise ToolkitError(f"model {lm.name} has no submodule {study.submodule}")
-    runner = StageRunner(force=frozenset(force), quiet=quiet)
     ctx = StudyContext(
         preset, study, domain, lm, runner, Path(), "", progress=not quiet, threads=threads
     )

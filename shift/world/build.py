@@ -1,12 +1,13 @@
 """Building a world: corpus, held-out documents, BiB-schema dataset, tokenizer, trained LM, manifest.
 
-The whole world is one cached artifact, built into a temporary directory and renamed into place
-(`ssae.io.atomic_dir`), so a killed build leaves nothing half-made; a lock file serialises builds of
-the same world by concurrent processes. A world is valid when its manifest exists and records the
-fingerprint of the current configuration, seed and generator version; otherwise it is rebuilt.
+`build_world` writes every artifact into an empty folder (`shift.world.store` builds into a
+temporary one and renames it into place, and opens, verifies and repairs built worlds). The
+manifest records the configuration's fingerprint, sizes, counts, held-out CE, timings, the
+versions of the libraries that decide the bytes (`built_with`), and every file's size, SHA-256
+and modification time (`files`), against which the world is checked whenever it is opened.
 
 Beside the LM: the LM trains on one thread, so a second core would idle for minutes. A caller can
-hand `ensure_world` a job that needs the corpus but not the LM (the pipeline embeds the corpus for
+hand the build a job that needs the corpus but not the LM (the pipeline embeds the corpus for
 dense retrieval); it runs in a child process while the LM trains, on the partly built world, and
 the build waits for it before moving the world into place. It cannot change the world: it only
 reads it, and its failure is reported in one line and leaves the work to whoever needs it later.
@@ -14,12 +15,13 @@ reads it, and its failure is reported in one line and leaves the work to whoever
 Determinism: every random choice comes from `random.Random` / `torch.Generator` seeded from the
 world seed and the stage name, and training runs with `torch.use_deterministic_algorithms(True)`, so
 two builds with one seed (and one torch thread count) give the same corpus bytes and model weights.
+The data (`write_data`) takes seconds and the LM (`train_model`) minutes, which is what lets a
+damaged world be repaired without retraining an intact LM.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -35,15 +37,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerFast
 
+from shift.manifest import build_manifest, sha256_file
 from shift.world.bios import FEMALE, MALE, SPLITS, generate_bib
-from shift.world.config import RARE_TOPICS, WorldConfig, get_config
+from shift.world.config import RARE_TOPICS, WorldConfig
 from shift.world.corpus import Doc, generate_corpus, generate_heldout, topic_fractions
 from shift.world.professions import BIB_PROFESSIONS
 from shift.world.tokenizer import train_tokenizer
 from shift.world.train_lm import heldout_ce, make_model, pack, train, unigram_ce
 from ssae.errors import DataError
-from ssae.io import atomic_dir, shift_home, stable_hash
+from ssae.io import shift_home, stable_hash
 
 # Bump when the generator's output changes for the same configuration, so caches rebuild.
 GENERATOR_VERSION = 5
@@ -99,38 +103,22 @@ def fingerprint(cfg: WorldConfig, seed: int) -> str:
     return stable_hash({"config": cfg.to_dict(), "seed": seed, "version": GENERATOR_VERSION}, 16)
 
 
-def is_built(paths: WorldPaths, cfg: WorldConfig, seed: int) -> bool:
-    if not paths.manifest.exists():
-        return False
-    try:
-        return paths.read_manifest().get("fingerprint") == fingerprint(cfg, seed)
-    except DataError:
-        return False
+@dataclass
+class WorldData:
+    """What the generator wrote before the LM trains: the texts and their token ids."""
 
-
-def ensure_world(
-    preset: str = "tiny",
-    seed: int = 0,
-    home: Path | None = None,
-    force: bool = False,
-    while_training: Callable[[WorldPaths], None] | None = None,
-) -> WorldPaths:
-    """The world of `preset` and `seed`, built on first use and cached under `home/worlds`.
-
-    `while_training` (picklable) runs in a child process while a build trains the LM; see the
-    module docstring."""
-    cfg = get_config(preset)
-    root = world_dir(preset, seed, home)
-    paths = WorldPaths.at(root)
-    if not force and is_built(paths, cfg, seed):
-        return paths
-    with _lock(root):
-        # Another process may have finished the same build while we waited for the lock.
-        if not force and is_built(paths, cfg, seed):
-            return paths
-        with atomic_dir(root) as tmp:
-            build_world(cfg, seed, WorldPaths.at(tmp), while_training)
-    return paths
+    docs: list[Doc]
+    """The corpus's documents."""
+    heldout: list[Doc]
+    """Held-out documents of every topic."""
+    bib: dict[str, list]
+    """Biographies per split."""
+    tokenizer: PreTrainedTokenizerFast
+    """The BPE tokenizer trained on the corpus."""
+    train_ids: list[list[int]]
+    """Token ids of each corpus document."""
+    heldout_ids: list[list[int]]
+    """Token ids of each held-out document."""
 
 
 def build_world(
@@ -142,83 +130,43 @@ def build_world(
     """Build every artifact into `paths` (an empty directory) and return the manifest."""
     times: dict[str, float] = {}
     t_all = time.perf_counter()
-    stages = tqdm(total=5, desc=f"world {cfg.preset}", unit="stage", leave=False)
-
-    t = time.perf_counter()
-    stages.set_postfix_str("corpus")
-    docs = generate_corpus(cfg, seed)
-    heldout = generate_heldout(cfg, seed, exclude={d.text for d in docs})
-    _write_jsonl(paths.corpus, docs)
-    _write_jsonl(paths.heldout, heldout)
-    times["corpus"] = time.perf_counter() - t
+    stages = tqdm(total=3, desc=f"world {cfg.preset}", unit="stage", leave=False)
+    stages.set_postfix_str("data")
+    data = write_data(cfg, seed, paths, times)
     stages.update()
 
-    t = time.perf_counter()
-    stages.set_postfix_str("bib")
-    bib = generate_bib(cfg.bib, seed, cfg.corpus.tail_prob)
-    paths.bib.mkdir(parents=True)
-    for split, bios in bib.items():
-        table = pa.table(
-            {
-                "hard_text": pa.array([b.hard_text for b in bios], pa.string()),
-                "profession": pa.array([b.profession for b in bios], pa.int64()),
-                "gender": pa.array([b.gender for b in bios], pa.int64()),
-            }
-        )
-        pq.write_table(table, paths.bib / f"{split}.parquet")
-    times["bib"] = time.perf_counter() - t
-    stages.update()
-
-    t = time.perf_counter()
-    stages.set_postfix_str("tokenizer")
-    tok = train_tokenizer((d.text for d in docs), cfg.model.vocab_size)
-    train_ids = tok([d.text for d in docs], add_special_tokens=False)["input_ids"]
-    held_ids = tok([d.text for d in heldout], add_special_tokens=False)["input_ids"]
-    tok.save_pretrained(paths.model)
-    times["tokenizer"] = time.perf_counter() - t
-    stages.update()
-
-    t = time.perf_counter()
     stages.set_postfix_str("train")
-    beside = _start_beside(while_training, paths)
-    eos = tok.eos_token_id
-    with _deterministic(seed, cfg.train.threads):
-        model = make_model(cfg.model, len(tok), eos)
-        rows = pack(train_ids, eos, cfg.model.ctx_len)
-        losses = train(model, rows, cfg.train, seed, desc=f"train {cfg.preset} LM")
-    model.save_pretrained(paths.model)
-    times["train"] = time.perf_counter() - t
+    beside = start_beside(while_training, paths)
+    model, rows, losses = train_model(cfg, seed, paths, data, times)
     stages.update()
 
     t = time.perf_counter()
     stages.set_postfix_str("eval")
     with _deterministic(seed, cfg.train.threads):
-        lm = heldout_ce(model, held_ids, cfg.model.ctx_len, tok.pad_token_id)
-    uni = unigram_ce(train_ids, held_ids, len(tok), cfg.model.ctx_len)
+        lm = heldout_ce(model, data.heldout_ids, cfg.model.ctx_len, data.tokenizer.pad_token_id)
+    uni = unigram_ce(data.train_ids, data.heldout_ids, len(data.tokenizer), cfg.model.ctx_len)
     times["eval"] = time.perf_counter() - t
     stages.update()
     stages.close()
-    if beside is not None:
-        t = time.perf_counter()
-        beside.join()  # it reads the temporary world, which is moved into place after this
-        times["beside_wait"] = time.perf_counter() - t
+    join_beside(beside, times)
     times["total"] = time.perf_counter() - t_all
 
+    docs, heldout, bib = data.docs, data.heldout, data.bib
     manifest = {
         "preset": cfg.preset,
         "seed": seed,
         "fingerprint": fingerprint(cfg, seed),
         "generator_version": GENERATOR_VERSION,
         "config": cfg.to_dict(),
-        "corpus_sha256": _sha256(paths.corpus),
-        "heldout_sha256": _sha256(paths.heldout),
+        "corpus_sha256": sha256_file(paths.corpus),
+        "heldout_sha256": sha256_file(paths.heldout),
         "model_sha256": model_digest(model),
         "sizes": {
             "docs": len(docs),
             "heldout_docs": len(heldout),
-            "tokens": sum(map(len, train_ids)),
-            "heldout_tokens": sum(map(len, held_ids)),
-            "vocab": len(tok),
+            "tokens": sum(map(len, data.train_ids)),
+            "heldout_tokens": sum(map(len, data.heldout_ids)),
+            "vocab": len(data.tokenizer),
             "params": sum(p.numel() for p in model.parameters()),
             "train_rows": len(rows),
         },
@@ -238,13 +186,88 @@ def build_world(
             "final_loss": sum(losses[-20:]) / max(1, len(losses[-20:])),
         },
         "torch_threads": cfg.train.threads,
+        "built_with": built_with(),
         "timings_s": {k: round(v, 2) for k, v in times.items()},
+        "files": world_files(paths),
     }
     paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
-def _start_beside(job: Callable[[WorldPaths], None] | None, paths: WorldPaths):
+def write_data(cfg: WorldConfig, seed: int, paths: WorldPaths, times: dict) -> WorldData:
+    """The corpus, held-out documents, Bias-in-Bios splits and tokenizer, written into `paths`
+    (seconds; training the LM is the rest of a build). Adds each part's seconds to `times`."""
+    t = time.perf_counter()
+    docs = generate_corpus(cfg, seed)
+    heldout = generate_heldout(cfg, seed, exclude={d.text for d in docs})
+    _write_jsonl(paths.corpus, docs)
+    _write_jsonl(paths.heldout, heldout)
+    times["corpus"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    bib = generate_bib(cfg.bib, seed, cfg.corpus.tail_prob)
+    paths.bib.mkdir(parents=True)
+    for split, bios in bib.items():
+        table = pa.table(
+            {
+                "hard_text": pa.array([b.hard_text for b in bios], pa.string()),
+                "profession": pa.array([b.profession for b in bios], pa.int64()),
+                "gender": pa.array([b.gender for b in bios], pa.int64()),
+            }
+        )
+        pq.write_table(table, paths.bib / f"{split}.parquet")
+    times["bib"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    tok = train_tokenizer((d.text for d in docs), cfg.model.vocab_size)
+    train_ids = tok([d.text for d in docs], add_special_tokens=False)["input_ids"]
+    held_ids = tok([d.text for d in heldout], add_special_tokens=False)["input_ids"]
+    tok.save_pretrained(paths.model)
+    times["tokenizer"] = time.perf_counter() - t
+    return WorldData(docs, heldout, bib, tok, train_ids, held_ids)
+
+
+def train_model(
+    cfg: WorldConfig, seed: int, paths: WorldPaths, data: WorldData, times: dict
+) -> tuple[torch.nn.Module, torch.Tensor, list[float]]:
+    """(model, packed rows, per-step losses): the LM trained on the corpus, saved into
+    `paths.model`. Adds its seconds to `times`."""
+    t = time.perf_counter()
+    eos = data.tokenizer.eos_token_id
+    with _deterministic(seed, cfg.train.threads):
+        model = make_model(cfg.model, len(data.tokenizer), eos)
+        rows = pack(data.train_ids, eos, cfg.model.ctx_len)
+        losses = train(model, rows, cfg.train, seed, desc=f"train {cfg.preset} LM")
+    model.save_pretrained(paths.model)
+    times["train"] = time.perf_counter() - t
+    return model, rows, losses
+
+
+def world_files(paths: WorldPaths) -> dict[str, dict]:
+    """Size, SHA-256 and modification time of every file of a world (not its manifest)."""
+    return build_manifest(paths.root, skip={paths.manifest.name})
+
+
+def built_with() -> dict[str, str]:
+    """Versions of what decides a world's bytes besides its configuration and seed: a world is
+    rebuilt identically only where they are the same."""
+    import platform
+
+    import pyarrow
+    import tokenizers
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "pyarrow": pyarrow.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def start_beside(job: Callable[[WorldPaths], None] | None, paths: WorldPaths):
     if job is None:
         return None
     # spawn, not fork: the parent holds torch's thread pools, which a forked child cannot use
@@ -253,6 +276,13 @@ def _start_beside(job: Callable[[WorldPaths], None] | None, paths: WorldPaths):
     )
     child.start()
     return child
+
+
+def join_beside(child, times: dict) -> None:
+    if child is not None:
+        t = time.perf_counter()
+        child.join()  # it reads the temporary world, which is moved into place after this
+        times["beside_wait"] = time.perf_counter() - t
 
 
 def _run_beside(job: Callable[[WorldPaths], None], paths: WorldPaths) -> None:
@@ -323,10 +353,6 @@ def _write_jsonl(path: Path, docs: list[Doc]) -> None:
             f.write(json.dumps(d.record(), ensure_ascii=False) + "\n")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @contextlib.contextmanager
 def _deterministic(seed: int, threads: int) -> Iterator[None]:
     """Seeded, deterministic torch on `threads` threads; restores the caller's settings after."""
@@ -339,14 +365,3 @@ def _deterministic(seed: int, threads: int) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(was)
         torch.set_num_threads(was_threads)
-
-
-@contextlib.contextmanager
-def _lock(root: Path) -> Iterator[None]:
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f".{root.name}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)

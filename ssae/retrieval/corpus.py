@@ -11,7 +11,8 @@ The SSAE paper (Muhamed et al. 2024, Sec. 3) retrieves over the model's pretrain
 their first 128 tokens; `prepare_corpus` does that cut with the MODEL's tokenizer (not the
 embedder's), keeps the token ids (they become the token dataset, and their count is what the token
 budget counts) and the text of exactly those tokens (what the embedder and BM25 see). The prepared
-form is cached under a key made of the corpus fingerprint (path, size, mtime), the tokenizer and N.
+form is cached under a key made of the corpus fingerprint (its content's SHA-256, `ssae.content`),
+the tokenizer and N.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ssae.content import content_hash
 from ssae.errors import ConfigError, DataError
 from ssae.io import atomic_path, read_jsonl, shift_home, stable_hash, write_json
+
+TOKENIZER_FILES = ("tokenizer", "special_tokens_map", "vocab", "merges", "added_tokens")
+"""Name prefixes of the files a Hugging Face tokenizer is read from."""
 
 
 @dataclass
@@ -41,7 +46,7 @@ class Corpus:
     source: str
     """Where the corpus came from (path or dataset id)."""
     fingerprint: str
-    """Cache key of the corpus content: hash of resolved path, size and mtime."""
+    """Cache key of the corpus content: its SHA-256 (`ssae.content`), with the row limit."""
 
     def __post_init__(self):
         if len(self.ids) != len(self.texts):
@@ -56,10 +61,8 @@ class Corpus:
 
 
 def file_fingerprint(path: str | os.PathLike) -> str:
-    """Cache key of a file: resolved path, size and mtime (cheap, changes whenever the file does)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    return stable_hash({"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    """Cache key of a file: the SHA-256 of its bytes (computed once per version of the file)."""
+    return content_hash(path)
 
 
 def load_corpus(
@@ -300,10 +303,14 @@ class PreparedCorpus:
 
 
 def tokenizer_key(tokenizer) -> str:
-    """Identity of a tokenizer for cache keys: its name/path, class and vocabulary size."""
-    return stable_hash(
-        [getattr(tokenizer, "name_or_path", ""), type(tokenizer).__name__, len(tokenizer)]
-    )
+    """Identity of a tokenizer for cache keys: its class, vocabulary size, and the content of its
+    files when it was read from a local folder (else its hub name)."""
+    name = str(getattr(tokenizer, "name_or_path", ""))
+    folder = Path(name)
+    if folder.is_dir():
+        files = [p.name for p in folder.iterdir() if p.name.startswith(TOKENIZER_FILES)]
+        name = content_hash(folder, only=files)
+    return stable_hash([name, type(tokenizer).__name__, len(tokenizer)])
 
 
 def prepare_corpus(

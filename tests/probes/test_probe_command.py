@@ -145,7 +145,7 @@ def test_tiny_path_on_the_micro_world(micro_world, tmp_path, monkeypatch):
     from shift.baselines import run_baselines
     from shift.presets import get_preset
 
-    monkeypatch.setattr(presets, "_world", lambda name, job=None: micro_world)
+    monkeypatch.setattr(presets, "_world", lambda name, job=None, verify=False: micro_world)
     from probes.probe import ProbeConfig
 
     run = run_baselines(

@@ -40,7 +40,9 @@ def test_presets_paper_values_and_lazy_tiny(monkeypatch):
         model, bib, corpus = "/w/model", "/w/bib", "/w/corpus"
 
     calls = []
-    monkeypatch.setattr(presets, "_world", lambda name, job=None: calls.append(1) or FakeWorld)
+    monkeypatch.setattr(
+        presets, "_world", lambda name, job=None, verify=False: calls.append(1) or FakeWorld
+    )
     t = get_preset("tiny", model="/mine")
     assert not calls  # nothing is built before resolve()
     r = t.resolve()

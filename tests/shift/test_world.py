@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import random
@@ -28,45 +27,6 @@ def _docs(path: Path) -> list[dict]:
 
 def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(model_dir / "model.safetensors"))
-
-
-def _record_files(paths, out: Path) -> None:
-    """A job beside the LM training: which files of the world exist while it runs."""
-    present = sorted(str(f.relative_to(paths.root)) for f in paths.root.rglob("*") if f.is_file())
-    out.write_text(json.dumps({"root": str(paths.root), "files": present}))
-
-
-def test_two_builds_with_one_seed_are_identical(micro_world, tmp_path):
-    """...also when a job runs beside the second build's LM training (in a child process, on the
-    partly built world: corpus, dataset and tokenizer written, no model yet)."""
-    seen = tmp_path / "seen.json"
-    job = functools.partial(_record_files, out=seen)
-    other = ensure_world("micro", seed=0, home=tmp_path / "home", while_training=job)
-    beside = json.loads(seen.read_text())
-    assert {"corpus.jsonl", "model/tokenizer.json", "bib/test.parquet"} <= set(beside["files"])
-    assert "model/model.safetensors" not in beside["files"]
-    assert beside["root"] != str(other.root)  # the temporary directory, moved into place after
-    assert other.root != micro_world.root
-    assert other.corpus.read_bytes() == micro_world.corpus.read_bytes()
-    assert other.heldout.read_bytes() == micro_world.heldout.read_bytes()
-    a, b = _weights(micro_world.model), _weights(other.model)
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    assert (other.model / "tokenizer.json").read_bytes() == (
-        micro_world.model / "tokenizer.json"
-    ).read_bytes()
-    for split in ("train", "dev", "test"):
-        assert (other.bib / f"{split}.parquet").read_bytes() == (
-            micro_world.bib / f"{split}.parquet"
-        ).read_bytes()
-    ma, mb = micro_world.read_manifest(), other.read_manifest()
-    assert ma["corpus_sha256"] == mb["corpus_sha256"] and ma["model_sha256"] == mb["model_sha256"]
-    # A second call finds the cached world instead of rebuilding it.
-    mtime = other.manifest.stat().st_mtime_ns
-    assert (
-        ensure_world("micro", seed=0, home=tmp_path / "home").manifest.stat().st_mtime_ns == mtime
-    )
 
 
 def test_failed_job_beside_the_lm_is_one_line(tmp_path, capsys):
