@@ -11,6 +11,10 @@ cell; they depend on the run seed only and are counted once per seed.
 `bench.json` holds the settings, the provenance of the runs (`shift.provenance`; a resumed bench
 refuses runs computed from anything else), the test pool's labels, every cell's rows and, after
 every cell, the summary and the paired differences; `bench.md` and `bench.png` show them.
+
+Several `shift bench` processes may work on one `--out` at once (say one per core): each claims a
+cell with a lock file before running it and skips cells another process holds, and bench.json is
+re-read and rewritten under a lock, so every finished cell lands in it once.
 """
 
 from __future__ import annotations
@@ -124,32 +128,60 @@ def run_bench(
 ) -> dict:
     """Run the cells not yet in `out/bench.json`, rewriting the files after each one.
     `expected`: the provenance the new runs will have, checked before any of them runs."""
-    bench = read_bench(out / "bench.json", settings)
-    bench.update(version=RESULTS_VERSION, settings=settings)
+    from filelock import FileLock, Timeout
+
+    out.mkdir(parents=True, exist_ok=True)
+    shared = FileLock(str(out / ".bench.json.lock"))
+    with shared:
+        bench = read_bench(out / "bench.json", settings)
     if expected is not None:
         check_provenance(bench, expected, "this bench")
-    done = {(c["method"], c["arch"], c["sae_seed"], c["seed"]) for c in bench["cells"]}
-    if done:
-        report(f"{len(done)} finished cells read from {out / 'bench.json'}")
+    if bench["cells"]:
+        report(f"{len(bench['cells'])} finished cells read from {out / 'bench.json'}")
+    claims = out / ".claims"
+    claims.mkdir(exist_ok=True)
     for cell in cells:
-        if dataclasses.astuple(cell) in done:
+        if dataclasses.astuple(cell) in _done(bench):
             continue
-        result = run_cell(cell)
-        check_provenance(bench, result["provenance"], f"cell {cell.name}")
-        bench.setdefault("provenance", result["provenance"])
-        bench.setdefault("test_pool", result["test_pool"])
-        bench["cells"].append(
-            {
-                **dataclasses.asdict(cell),
-                "k": result["k"],
-                "rows": [_row(r) for r in result["rows"]],
-                "saebench_scr": [_row(r) for r in result.get("saebench_scr", [])],
-            }
-        )
-        report(f"{cell.name}: k={result['k']}")
+        claim = FileLock(str(claims / f"{cell.name}.lock"))
+        try:
+            claim.acquire(timeout=0)
+        except Timeout:
+            report(f"{cell.name}: being run by another process")
+            continue
+        try:
+            with shared:  # another process may have finished it meanwhile
+                bench = read_bench(out / "bench.json", settings)
+            if dataclasses.astuple(cell) in _done(bench):
+                continue
+            result = run_cell(cell)
+            with shared:
+                bench = read_bench(out / "bench.json", settings)
+                check_provenance(bench, result["provenance"], f"cell {cell.name}")
+                bench.update(version=RESULTS_VERSION, settings=settings)
+                bench.setdefault("provenance", result["provenance"])
+                bench.setdefault("test_pool", result["test_pool"])
+                bench["cells"].append(
+                    {
+                        **dataclasses.asdict(cell),
+                        "k": result["k"],
+                        "rows": [_row(r) for r in result["rows"]],
+                        "saebench_scr": [_row(r) for r in result.get("saebench_scr", [])],
+                    }
+                )
+                write_bench(out, bench, n_reps)
+            report(f"{cell.name}: k={result['k']}")
+        finally:
+            claim.release()
+    with shared:
+        bench = read_bench(out / "bench.json", settings)
+        bench.update(version=RESULTS_VERSION, settings=settings)
         write_bench(out, bench, n_reps)
-    write_bench(out, bench, n_reps)
     return bench
+
+
+def _done(bench: dict) -> set[tuple]:
+    return {(c["method"], c["arch"], c["sae_seed"], c["seed"]) for c in bench["cells"]}
 
 
 def _row(row: dict) -> dict:

@@ -11,6 +11,13 @@ Over the real (non-pad) tokens x_1..x_N of the dataset, per submodule:
   replaced by 0); `ce_loss_recovered` = (CE_zero - CE_spliced) / (CE_zero - CE_clean) and the
   perplexities exp(CE).
 
+- linearly predictable error (Engels et al. 2024, "Decomposing the dark matter of sparse
+  autoencoders", arXiv 2410.14670): the SAE error e = x - x_hat is regressed on [x, 1] by least
+  squares on every other token (the fit set) and scored on the rest: `error_linear_share` =
+  1 - sum ||e - e_lin||^2 / sum ||e - mean(e)||^2 is the share of the error's variance a linear
+  map of the input predicts; `nonlinear_error_fvu` = sum ||e - e_lin||^2 / sum ||x - mean(x)||^2,
+  the part of the input's variance that neither the SAE nor a linear map of x recovers.
+
 CE averages over positions p whose token p and target token p+1 are both real, so padding never
 counts. Sums are accumulated in float64.
 """
@@ -232,10 +239,15 @@ def _doc_batches(lm: LoadedModel, tokens: TokenDataset, batch_docs: int, max_tok
 
 
 class _Acc:
-    """Running sums for L0, FVU and feature firing of one SAE."""
+    """Running sums for L0, FVU, feature firing and the error's linear part of one SAE."""
 
     def __init__(self, dict_size: int, d: int):
         self.n = 0
+        # [x, 1] z^T z and z e^T over the fit tokens (even positions) and the score tokens (odd):
+        # the least-squares fit and its held-out error both follow from these sums.
+        self.zz = torch.zeros(2, d + 1, d + 1, dtype=torch.float64)
+        self.ze = torch.zeros(2, d + 1, d, dtype=torch.float64)
+        self.ee = torch.zeros(2, dtype=torch.float64)
         self.l0 = 0.0
         self.sq_err = 0.0
         self.sum_x = torch.zeros(d, dtype=torch.float64)
@@ -246,6 +258,14 @@ class _Acc:
     def add(self, x: torch.Tensor, f: torch.Tensor, x_hat: torch.Tensor) -> None:
         x64 = x.double().cpu()
         active = (f > 0).cpu()
+        e = x64 - x_hat.double().cpu()
+        z = torch.cat([x64, torch.ones(len(x64), 1, dtype=torch.float64)], 1)
+        part = (self.n + torch.arange(len(x64))) % 2
+        for p in (0, 1):
+            zp, ep = z[part == p], e[part == p]
+            self.zz[p] += zp.T @ zp
+            self.ze[p] += zp.T @ ep
+            self.ee[p] += ep.pow(2).sum()
         self.n += x.shape[0]
         self.l0 += float(active.sum())
         self.sq_err += float((x.double() - x_hat.double()).pow(2).sum())
@@ -266,6 +286,26 @@ class _Acc:
             "dead": dead,
             "alive": int(self.fired.numel()) - dead,
             "dead_fraction": dead / max(1, self.fired.numel()),
+            **self._linear_error(),
+        }
+
+    def _linear_error(self) -> dict:
+        """Held-out least squares of the error on [x, 1] (module docstring)."""
+        (fit_ze, score_ze), (fit_zz, score_zz), score_ee = self.ze, self.zz, self.ee[1]
+        n_score = float(score_zz[-1, -1])  # the constant column counts the tokens
+        if float(fit_zz[-1, -1]) < 2 or n_score < 2:
+            return {"error_linear_share": None, "nonlinear_error_fvu": None}
+        eye = torch.eye(len(fit_zz), dtype=torch.float64)
+        ridge = 1e-9 * float(fit_zz.diagonal().mean()) * eye  # only against a singular fit
+        w = torch.linalg.solve(fit_zz + ridge, fit_ze)  # [d + 1, d]: e ~ z w on the fit tokens
+        # sum ||e - z w||^2 over the score tokens, from their sums alone
+        resid = float(score_ee - 2 * (w * score_ze).sum() + (w * (score_zz @ w)).sum())
+        e_sum, x_sum = score_ze[-1], score_zz[-1, :-1]
+        e_var = float(score_ee - e_sum.pow(2).sum() / n_score)
+        x_var = float(score_zz.diagonal()[:-1].sum() - x_sum.pow(2).sum() / n_score)
+        return {
+            "error_linear_share": 1 - resid / e_var if e_var > 0 else None,
+            "nonlinear_error_fvu": resid / x_var if x_var > 0 else None,
         }
 
 

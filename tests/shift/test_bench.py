@@ -184,3 +184,39 @@ def test_sources_reach_every_run_and_belong_to_the_settings(tmp_path, monkeypatc
     with pytest.raises(SystemExit) as exit_:
         main(bench)
     assert exit_.value.code == 1 and "other settings" in capsys.readouterr().err
+
+
+def test_a_cell_claimed_by_another_process_is_skipped(tmp_path, monkeypatch, capsys):
+    """Two benches on one --out split the cells: a claimed cell is left to its holder."""
+    from filelock import FileLock
+
+    import shift.pipeline
+    from shift.cli import main
+
+    calls = []
+    monkeypatch.setattr(shift.pipeline, "run_pipeline", _fake_pipeline(calls))
+    (tmp_path / ".claims").mkdir(parents=True)
+    held = FileLock(str(tmp_path / ".claims" / "gsae-sae0-seed1.lock"))
+    held.acquire()
+    try:
+        main(
+            [
+                "bench",
+                "--preset",
+                "micro",
+                "--out",
+                str(tmp_path),
+                "--methods",
+                "gsae",
+                "--seeds",
+                "2",
+                "--bootstrap",
+                "100",
+            ]
+        )
+    finally:
+        held.release()
+    assert calls == [("gsae", "relu", 0, 0)]
+    assert "being run by another process" in capsys.readouterr().err
+    cells = json.loads((tmp_path / "bench.json").read_text())["cells"]
+    assert [(c["sae_seed"], c["seed"]) for c in cells] == [(0, 0)]

@@ -67,7 +67,15 @@ def _brute(lm, saes, tokens):
         with torch.no_grad():
             f = ae.encode(x.float()).double()
             x_hat = ae(x.float()).double()
+        # Engels et al.: least squares of the error on [x, 1], fit on even tokens, scored on odd
+        e = x - x_hat
+        z = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], 1)
+        w = torch.linalg.lstsq(z[0::2], e[0::2]).solution
+        e_odd, x_odd = e[1::2], x[1::2]
+        resid = float(((e_odd - z[1::2] @ w) ** 2).sum())
         out[n] = {
+            "error_linear_share": 1 - resid / float(((e_odd - e_odd.mean(0)) ** 2).sum()),
+            "nonlinear_error_fvu": resid / float(((x_odd - x_odd.mean(0)) ** 2).sum()),
             "l0": float((f > 0).sum(1).double().mean()),
             "fvu": float(((x - x_hat) ** 2).sum() / ((x - x.mean(0)) ** 2).sum()),
             "dead": int((f.amax(0) <= 0).sum()),
@@ -95,6 +103,12 @@ def test_metrics_match_brute_force(tiny_lm, saes, tmp_path, make_tokens):
         assert row["ce_zero"] == pytest.approx(want["ce_zero"], rel=1e-5)
         rec = (want["ce_zero"] - want["ce_spliced"]) / (want["ce_zero"] - clean)
         assert row["ce_loss_recovered"] == pytest.approx(rec, rel=1e-3, abs=1e-4)
+        assert row["error_linear_share"] == pytest.approx(want["error_linear_share"], abs=1e-4)
+        # (an SAE whose features never fire has an error x - b_dec, linear in x: residual ~ 0,
+        # which the sums reproduce to ~1e-6 of the input's variance)
+        nonlinear = pytest.approx(want["nonlinear_error_fvu"], rel=1e-3, abs=1e-5)
+        assert row["nonlinear_error_fvu"] == nonlinear
+        assert -1e-5 < row["nonlinear_error_fvu"] <= row["fvu"] + 1e-9
     assert any(r["dead"] > 0 for r in result["submodules"].values())
     on_disk = json.loads((tmp_path / "e.json").read_text())
     assert on_disk["submodules"]["embed"]["l0"] == result["submodules"]["embed"]["l0"]
