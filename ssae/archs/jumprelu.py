@@ -102,6 +102,13 @@ class JumpReLUAutoEncoder(TrainableDictionary):
     def decode(self, f: torch.Tensor) -> torch.Tensor:
         return f @ self.W_dec + self.b_dec
 
+    def set_features(self, x: torch.Tensor, idx: torch.Tensor, values) -> torch.Tensor:
+        # Features are independent given x: encode only the edited ones (as ReLU does).
+        inp = x - self.b_dec if self.apply_b_dec_to_input else x
+        pre = inp @ self.W_enc[:, idx] + self.b_enc[idx]
+        f_idx = torch.relu(pre * (pre > self.threshold[idx]))
+        return x + (values - f_idx) @ self.W_dec[idx]
+
     @property
     def decoder_directions(self) -> torch.Tensor:
         return self.W_dec

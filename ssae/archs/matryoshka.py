@@ -86,6 +86,12 @@ class MatryoshkaBatchTopKSAE(TrainableDictionary):
     def decode(self, f: torch.Tensor) -> torch.Tensor:
         return f @ self.W_dec + self.b_dec
 
+    def set_features(self, x: torch.Tensor, idx: torch.Tensor, values) -> torch.Tensor:
+        # With the threshold each feature is its own: encode only the edited ones.
+        pre = torch.relu((x - self.b_dec) @ self.W_enc[:, idx] + self.b_enc[idx])
+        f_idx = pre * (pre > self.threshold)
+        return x + (values - f_idx) @ self.W_dec[idx]
+
     @property
     def decoder_directions(self) -> torch.Tensor:
         return self.W_dec

@@ -80,6 +80,14 @@ class TopKAutoEncoder(TrainableDictionary):
     def decode(self, f: torch.Tensor) -> torch.Tensor:
         return self.decoder(f) + self.b_dec
 
+    def set_features(self, x: torch.Tensor, idx: torch.Tensor, values) -> torch.Tensor:
+        if not self.use_threshold:  # TopK: whether a feature survives depends on all of them
+            return super().set_features(x, idx, values)
+        # With the threshold each feature is its own: encode only the edited ones (as ReLU does).
+        pre = torch.relu((x - self.b_dec) @ self.encoder.weight[idx].T + self.encoder.bias[idx])
+        f_idx = pre * (pre > self.threshold)
+        return x + (values - f_idx) @ self.decoder.weight[:, idx].T
+
     @property
     def decoder_directions(self) -> torch.Tensor:
         return self.decoder.weight.T

@@ -344,3 +344,20 @@ def test_training_reaches_the_target_l0(name):
     if name == "topk":
         assert l0 == target
     assert fvu < (0.7 if name == "random-decoder" else 0.4), (name, fvu)
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_set_features_is_decode_of_edited_features_plus_error(name):
+    """Each architecture's (possibly shortcut) edit equals the definition
+    decode(f with f[idx] := values) + (x - decode(f))."""
+    from ssae.dictionary import Dictionary
+
+    ae = _fresh(name)
+    _perturb(ae)
+    if hasattr(ae, "threshold") and ae.threshold.ndim == 0:
+        ae.threshold.fill_(0.05)
+    x = _batch()
+    idx = torch.tensor([1, 7, 30])
+    for values in (0.0, torch.tensor([0.5, 0.0, 2.0])):
+        want = Dictionary.set_features(ae, x, idx, values)
+        assert torch.allclose(ae.set_features(x, idx, values), want, atol=1e-5), name
