@@ -80,9 +80,11 @@ def evaluate_sae_sets(
     max_tokens: int | None = None,
     spliced: bool = True,
     progress: bool = True,
+    reference: dict | None = None,
 ) -> dict[str, dict]:
     """`evaluate_saes` of several SAE sets (say an SSAE and its general parent) on the same
-    tokens, one result per set. What does not depend on the dictionaries is computed once: the
+    tokens, one result per set. `reference`, an earlier result on the same model and tokens,
+    supplies the clean and zero-ablation CE of its submodules, which are then not recomputed. What does not depend on the dictionaries is computed once: the
     activations and clean logits (one pass per batch) and the zero-ablation CE of each submodule,
     so two sets of n SAEs cost 1 + n + 2n forward passes per batch instead of 2 (1 + 2n). Each
     edited pass skips the layers below its submodule, taking their outputs from the clean pass
@@ -97,6 +99,7 @@ def evaluate_sae_sets(
     acc = {k: {n: _Acc(s[n].dict_size, s[n].activation_dim) for n in s} for k, s in sets.items()}
     sae_ce = {k: {n: _Mean() for n in s} for k, s in sets.items()}
     clean_ce, zero_ce = _Mean(), {n: _Mean() for n in specs_by_name}
+    known = _known_zero_ce(reference, zero_ce) if spliced else set()
     n_saes = sum(len(s) for s in sets.values())
     n_docs = _n_docs(tokens, max_tokens)
     bar = tqdm(total=n_docs, disable=not progress, desc=f"sae eval ({n_saes} SAEs)", unit="doc")
@@ -107,6 +110,8 @@ def evaluate_sae_sets(
                 acts, clean_logits = read_activations_and_logits(lm, read_specs, batch)
                 _add_ce(clean_ce, clean_logits, batch)
                 for n in zero_ce:
+                    if n in known:
+                        continue
                     logits = _edited(lm, batch, acts, specs_by_name[n], torch.zeros_like)
                     _add_ce(zero_ce[n], logits, batch)
             else:
@@ -126,6 +131,17 @@ def evaluate_sae_sets(
         )
         for k in sets
     }
+
+
+def _known_zero_ce(reference: dict | None, zero_ce: dict) -> set[str]:
+    """Fill `zero_ce` from a reference result where it has the submodule; the names filled."""
+    known = set()
+    for n, mean in zero_ce.items():
+        row = (reference or {}).get("submodules", {}).get(n)
+        if row is not None and row.get("ce_zero") is not None:
+            mean.total, mean.n = row["ce_zero"], 1  # the mean itself: value = total / n
+            known.add(n)
+    return known
 
 
 def _edited(lm, batch, acts, spec, edit) -> torch.Tensor:

@@ -113,6 +113,36 @@ class TrainableDictionary(Dictionary):
         return base if base is not None and base.name == self.arch else ArchConfig(self.arch)
 
 
+class LinearDecoder:
+    """Decoder layout of dictionary_learning's ReLU and TopK classes: `decoder` = nn.Linear(n, d),
+    one feature per column of `decoder.weight` [d, n]."""
+
+    @property
+    def decoder_directions(self) -> torch.Tensor:
+        return self.decoder.weight.T
+
+    @property
+    def unit_decoder(self):
+        w = self.decoder.weight
+        return (w, 0) if w.requires_grad else None
+
+
+class MatrixDecoder:
+    """Decoder layout of the JumpReLU and Matryoshka classes: `W_dec` [n, d] and `b_dec` [d]."""
+
+    @property
+    def decoder_directions(self) -> torch.Tensor:
+        return self.W_dec
+
+    @property
+    def decoder_bias(self) -> torch.nn.Parameter:
+        return self.b_dec
+
+    @property
+    def unit_decoder(self):
+        return self.W_dec, 1
+
+
 def random_directions(d: int, n: int, generator: torch.Generator) -> torch.Tensor:
     """[d, n] columns drawn uniformly on the unit sphere."""
     w = torch.randn(d, n, generator=generator)

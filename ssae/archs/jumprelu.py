@@ -21,7 +21,13 @@ from __future__ import annotations
 import torch
 from torch import autograd, nn
 
-from ssae.archs.base import LossContext, TrainableDictionary, TrainingLoss, random_directions
+from ssae.archs.base import (
+    LossContext,
+    MatrixDecoder,
+    TrainableDictionary,
+    TrainingLoss,
+    random_directions,
+)
 
 
 def _rectangle(z: torch.Tensor) -> torch.Tensor:
@@ -59,7 +65,7 @@ class _Step(autograd.Function):
         return torch.zeros_like(x), theta_grad, None
 
 
-class JumpReLUAutoEncoder(TrainableDictionary):
+class JumpReLUAutoEncoder(MatrixDecoder, TrainableDictionary):
     """JumpReLU SAE (see module docstring)."""
 
     dict_class = "JumpReluAutoEncoder"
@@ -108,18 +114,6 @@ class JumpReLUAutoEncoder(TrainableDictionary):
         pre = inp @ self.W_enc[:, idx] + self.b_enc[idx]
         f_idx = torch.relu(pre * (pre > self.threshold[idx]))
         return x + (values - f_idx) @ self.W_dec[idx]
-
-    @property
-    def decoder_directions(self) -> torch.Tensor:
-        return self.W_dec
-
-    @property
-    def decoder_bias(self) -> nn.Parameter:
-        return self.b_dec
-
-    @property
-    def unit_decoder(self):
-        return self.W_dec, 1
 
     def training_loss(self, x: torch.Tensor, ctx: LossContext) -> TrainingLoss:
         eps = ctx.arch.bandwidth

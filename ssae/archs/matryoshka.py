@@ -23,6 +23,7 @@ from torch import nn
 from ssae.arch_config import ArchConfig
 from ssae.archs.base import (
     LossContext,
+    MatrixDecoder,
     TrainableDictionary,
     TrainingLoss,
     arch_with_k,
@@ -34,7 +35,7 @@ from ssae.archs.base import (
 from ssae.errors import ConfigError
 
 
-class MatryoshkaBatchTopKSAE(TrainableDictionary):
+class MatryoshkaBatchTopKSAE(MatrixDecoder, TrainableDictionary):
     """Matryoshka-BatchTopK SAE (see module docstring)."""
 
     dict_class = "MatryoshkaBatchTopKSAE"
@@ -91,18 +92,6 @@ class MatryoshkaBatchTopKSAE(TrainableDictionary):
         pre = torch.relu((x - self.b_dec) @ self.W_enc[:, idx] + self.b_enc[idx])
         f_idx = pre * (pre > self.threshold)
         return x + (values - f_idx) @ self.W_dec[idx]
-
-    @property
-    def decoder_directions(self) -> torch.Tensor:
-        return self.W_dec
-
-    @property
-    def decoder_bias(self) -> nn.Parameter:
-        return self.b_dec
-
-    @property
-    def unit_decoder(self):
-        return self.W_dec, 1
 
     def arch_config(self, base: ArchConfig | None = None) -> ArchConfig:
         return arch_with_k(self, base)

@@ -17,10 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssae.archs.base import LossContext, TrainableDictionary, TrainingLoss, random_directions
+from ssae.archs.base import (
+    LinearDecoder,
+    LossContext,
+    TrainableDictionary,
+    TrainingLoss,
+    random_directions,
+)
 
 
-class AutoEncoder(TrainableDictionary):
+class AutoEncoder(LinearDecoder, TrainableDictionary):
     """ReLU SAE with dictionary_learning's parameter layout (see module docstring)."""
 
     dict_class = "AutoEncoder"
@@ -65,16 +71,8 @@ class AutoEncoder(TrainableDictionary):
         return x + (values - f_idx) @ self.decoder.weight[:, idx].T
 
     @property
-    def decoder_directions(self) -> torch.Tensor:
-        return self.decoder.weight.T
-
-    @property
     def decoder_bias(self) -> nn.Parameter:
         return self.bias
-
-    @property
-    def unit_decoder(self):
-        return (self.decoder.weight, 0) if self.decoder.weight.requires_grad else None
 
     def training_loss(self, x: torch.Tensor, ctx: LossContext) -> TrainingLoss:
         # W_enc (x - b_dec) + b_enc computed as W_enc x + (b_enc - W_enc b_dec): the same value,

@@ -20,6 +20,7 @@ from torch import nn
 
 from ssae.arch_config import ArchConfig
 from ssae.archs.base import (
+    LinearDecoder,
     LossContext,
     TrainableDictionary,
     TrainingLoss,
@@ -30,7 +31,7 @@ from ssae.archs.base import (
 from ssae.errors import ConfigError
 
 
-class TopKAutoEncoder(TrainableDictionary):
+class TopKAutoEncoder(LinearDecoder, TrainableDictionary):
     """TopK SAE (see module docstring)."""
 
     dict_class = "AutoEncoderTopK"
@@ -89,16 +90,8 @@ class TopKAutoEncoder(TrainableDictionary):
         return x + (values - f_idx) @ self.decoder.weight[:, idx].T
 
     @property
-    def decoder_directions(self) -> torch.Tensor:
-        return self.decoder.weight.T
-
-    @property
     def decoder_bias(self) -> nn.Parameter:
         return self.b_dec
-
-    @property
-    def unit_decoder(self):
-        return self.decoder.weight, 0
 
     def arch_config(self, base: ArchConfig | None = None) -> ArchConfig:
         return arch_with_k(self, base)

@@ -155,6 +155,32 @@ def test_sets_evaluated_together_match_each_alone(tiny_lm, saes, make_tokens):
                 assert got == pytest.approx(want, rel=1e-5), (key, n, k)
 
 
+def test_a_reference_result_supplies_the_zero_ablation_ce(tiny_lm, saes, make_tokens, monkeypatch):
+    """With an earlier result on the same tokens, a set's evaluation skips the zero-ablation
+    passes of the submodules it covers and gives the same figures."""
+    import ssae.evaluate as ev
+
+    tokens = make_tokens(5, 9, seed=11)
+    other = SAESet.new(tiny_lm, 24, seed=2)
+    first = evaluate_saes(tiny_lm, saes, tokens, batch_docs=2, progress=False)
+    alone = evaluate_saes(tiny_lm, other, tokens, batch_docs=2, progress=False)
+    zero_passes = []
+    real = ev._edited
+    monkeypatch.setattr(
+        ev,
+        "_edited",
+        lambda lm, b, a, spec, edit: zero_passes.append(edit) or real(lm, b, a, spec, edit),
+    )
+    reused = ev.evaluate_sae_sets(
+        tiny_lm, {"s": other}, tokens, batch_docs=2, progress=False, reference=first
+    )["s"]
+    assert torch.zeros_like not in zero_passes
+    for n in other:
+        for k in ("fvu", "ce_spliced", "ce_zero", "ce_loss_recovered"):
+            got, want = reused["submodules"][n][k], alone["submodules"][n][k]
+            assert got == pytest.approx(want, rel=1e-6), (n, k)
+
+
 def test_max_tokens_and_no_ce(tiny_lm, saes, make_tokens):
     tokens = make_tokens(10, 12, seed=5)
     result = evaluate_saes(tiny_lm, saes, tokens, max_tokens=20, spliced=False, progress=False)
