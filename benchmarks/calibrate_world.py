@@ -191,7 +191,7 @@ def world(name, overrides, preset):
 def built(preset, note):
     """Measure the baselines of the preset's own world as the toolkit builds it (cached under
     $SHIFT_HOME/worlds), with its model and corpus SHA-256."""
-    from shift.world.build import ensure_world
+    from shift.world import ensure_world
 
     paths = ensure_world(preset)
     manifest = json.loads(paths.manifest.read_text())
