@@ -241,10 +241,40 @@ _SAE_LABELS = {
     if uses_saes(key)
     for label in (m.label, f"{m.label} + retrain")
 }
+_BASE_ORDER = {
+    label: i
+    for i, label in enumerate(
+        label
+        for key, m in METHODS.items()
+        if uses_saes(key)
+        for label in (
+            m.label,
+            f"{m.label} + retrain",
+            *(f"{m.label} SAEBench SCR@{n}" for n in (10, 20)),
+        )
+    )
+}
 
 
 def _for_arch(label: str, suffix: str) -> str:
     return label + suffix if label in _SAE_LABELS else label
+
+
+def row_order(labels: list[str]) -> list[str]:
+    """Reference and classifier rows first, then each architecture's SAE rows (ReLU first) in
+    registry order, the Oracle last."""
+    methods = list(METHODS.values())
+    reference = {m.label for m in methods if m.reference}
+
+    def key(label: str):
+        base, _, arch = label.partition(" [")
+        if label == "Oracle":
+            return (3, "", 0, label)
+        if label in reference or base not in _BASE_ORDER:
+            return (0, "", 0, label)
+        return (1 if not arch else 2, arch, _BASE_ORDER[base], label)
+
+    return sorted(labels, key=key)
 
 
 def comparisons(labels: list[str]) -> Iterator[tuple[str, str]]:
@@ -267,6 +297,7 @@ def analyse(bench: dict, n_reps: int = 2000) -> dict:
     if not bench["cells"]:
         return {"summary": {}, "differences": []}
     rows, pool, sae_seeds, seeds = row_cells(bench)
+    rows = sorted(rows, key=lambda r: row_order([x.label for x in rows]).index(r.label))
     stats = bootstrap(rows, pool, sae_seeds, seeds, n_reps=n_reps)
     diffs = [
         {"a": a, "b": b, **paired_difference(stats, a, b)}
@@ -286,6 +317,12 @@ def write_bench(out: Path, bench: dict, n_reps: int = 2000) -> None:
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _mean_ci(metric: dict) -> str:
+    if metric["mean"] is None:
+        return "-"
+    return f"{_pct(metric['mean'])} {_ci(metric['ci95'])}"
 
 
 def _ci(ci: list, scale: float = 100.0, digits: int = 1) -> str:
@@ -314,9 +351,9 @@ def markdown(bench: dict) -> str:
         body.append(
             [
                 label,
-                f"{_pct(w['mean'])} {_ci(w['ci95'])}",
-                f"{_pct(p['mean'])} {_ci(p['ci95'])}",
-                f"{_pct(g['mean'])} {_ci(g['ci95'])}",
+                _mean_ci(w),
+                _mean_ci(p),
+                _mean_ci(g),
                 *(
                     f"{scr[m]['point']:.2f} {_ci(scr[m]['ci95'], 1, 2)}"
                     if m in scr and scr[m]["point"] is not None
@@ -324,7 +361,7 @@ def markdown(bench: dict) -> str:
                     for m in ("worst_group_acc", "profession_acc")
                 ),
                 r["n_cells"],
-                " ".join(_pct(v) for v in w["cells"].values()),
+                " ".join(_pct(v) for v in w["cells"].values()) if w["mean"] is not None else "-",
             ]
         )
     diff_head = ["a - b", "worst group", "P(> 0)", "profession", "gender"]

@@ -115,11 +115,14 @@ class Method:
         label = self.label
         if tilt and self.edit is not None and self.edit.dictionaries == "ssae":
             label = label.replace("SSAE", f"SSAE (TERM t={tilt:g})")
-        if arch != "relu" and self.edit is not None and self.edit.dictionaries != "neurons":
-            label = f"{label} [{arch}]"
-        if self.edit is not None and self.edit.retrain:
-            return [label, f"{label} + retrain"]
-        return [label]
+        labels = [label, f"{label} + retrain"] if self.edit and self.edit.retrain else [label]
+        return [with_arch(x, arch) if self.edit else x for x in labels]
+
+
+def with_arch(label: str, arch: str) -> str:
+    """A row label with its SAE architecture, e.g. `GSAE SHIFT + retrain [topk]` (ReLU + L1, the
+    papers' architecture, and the neurons are not named)."""
+    return label if arch == "relu" or label.startswith("Neuron") else f"{label} [{arch}]"
 
 
 DELETED: TextView = "gendered words deleted"

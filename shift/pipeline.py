@@ -67,8 +67,7 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False) -> dict:
         if cfg.sae_eval and dicts.edited.dir is not None:
             report.sae_eval, report.keys["sae-eval"] = run_sae_eval(ctx, dicts)
         if cfg.saebench_scr and dicts.edited.dir is not None:
-            label = ctx.method.row_labels(cfg.finetune.tilt, cfg.arch)[0]
             report.scr_rows, report.keys["saebench-scr"] = run_saebench_scr(
-                ctx, dicts.edited, probes, label
+                ctx, dicts.edited, probes
             )
     return write_run_report(report, time.perf_counter() - t_start)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from shift.methods import with_arch
 from shift.stages.context import RunContext
 from shift.stages.dictionaries import Dictionaries
 from shift.stages.probes import ProbesResult
@@ -29,12 +30,13 @@ SCR_N = (10, 20)
 """SAEBench's N (features ablated); a 2026 critique finds SCR unreliable at large N."""
 
 
-def scr_label(dictionaries_label: str, n: int) -> str:
-    return f"{dictionaries_label} SAEBench SCR@{n}"
+def scr_label(method_label: str, n: int, arch: str) -> str:
+    """E.g. `GSAE SHIFT SAEBench SCR@10 [topk]`: the dictionaries of that row, SAEBench's way."""
+    return with_arch(f"{method_label} SAEBench SCR@{n}", arch)
 
 
 def run_saebench_scr(
-    ctx: RunContext, saes: Dictionaries, probes: ProbesResult, label: str
+    ctx: RunContext, saes: Dictionaries, probes: ProbesResult
 ) -> tuple[list[dict], str]:
     """One row per N: profession and gender accuracy of the Original probe on the balanced test
     set with the top-N probe-layer features ablated, its predictions, and SCR@N."""
@@ -44,6 +46,7 @@ def run_saebench_scr(
     from shift.stages.selection import saebench_scores
 
     inputs = {"saes": saes.key, "probes": probes.key, "n": SCR_N, "reads": ctx.probe_submodule}
+    label = ctx.method.row_labels(ctx.cfg.finetune.tilt)[0]
 
     def fn(d: Path) -> dict:
         dicts = saes.load(ctx).subset([ctx.probe_submodule])
@@ -59,7 +62,7 @@ def run_saebench_scr(
             pool[test.balanced] = pred
             rows.append(
                 {
-                    "method": scr_label(label, n),
+                    "method": scr_label(label, n, ctx.cfg.arch),
                     "n": n,
                     "profession_acc": float((pred == prof).float().mean()),
                     "gender_acc": float((pred == gender).float().mean()),

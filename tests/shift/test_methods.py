@@ -50,6 +50,12 @@ def test_row_labels():
     assert METHODS["gsae"].row_labels(500) == ["GSAE SHIFT", "GSAE SHIFT + retrain"]
     assert METHODS["neurons"].row_labels() == ["Neuron skyline"]
     assert METHODS["gendered-words"].row_labels() == ["Gendered-word deletion"]
+    assert METHODS["gsae"].row_labels(0, "topk") == [
+        "GSAE SHIFT [topk]",
+        "GSAE SHIFT + retrain [topk]",
+    ]
+    assert METHODS["neurons"].row_labels(0, "topk") == ["Neuron skyline"]
+    assert METHODS["gendered-words"].row_labels(0, "topk") == ["Gendered-word deletion"]
 
 
 def test_bad_methods_are_one_line_errors():

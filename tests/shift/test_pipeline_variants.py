@@ -67,7 +67,8 @@ def test_saebench_scr_rows(matryoshka_run):
     rows = {r["method"]: r for r in result["rows"]}
     original, oracle = rows["Original"]["profession_acc"], rows["Oracle"]["profession_acc"]
     for r in scr:
-        assert r["method"].endswith(f"SAEBench SCR@{r['n']}") and r["balanced_only"]
+        assert r["method"] == f"Comp. SSAE SHIFT SAEBench SCR@{r['n']} [matryoshka]"
+        assert r["balanced_only"]
         want = (r["profession_acc"] - original) / (oracle - original)
         assert r["scr"] == pytest.approx(want)
     assert "SAEBench SCR" in (out / "results.md").read_text()
