@@ -32,6 +32,7 @@ Stage = Literal[
     "retrieve",
     "ssae",
     "gender-effects",
+    "feature-contexts",
     "circuit",
     "skyline",
     "shift",

@@ -2,7 +2,7 @@
 
 `probes` (reference rows and the Original probe; `baseline` for classifier methods) ->
 `dictionaries` (`gsae`, `retrieve`, `ssae`) -> `circuit` (`gender-effects`, and `circuit` for the
-report) -> `selection` (`skyline`) ->
+report, annotated from `feature_contexts`) -> `selection` (`skyline`) ->
 `edit` (`shift`) -> `sae_eval`. Each result carries the cache key of its stage, which the stages
 that read it put into their own keys (`shift.cache.StageRunner`).
 """
@@ -11,6 +11,7 @@ from shift.stages.circuit import CircuitResult, GenderEffects, run_circuit, run_
 from shift.stages.context import RunContext
 from shift.stages.dictionaries import Dictionaries, EditedDictionaries, run_dictionaries
 from shift.stages.edit import run_edit
+from shift.stages.feature_contexts import FeatureContextsResult, run_feature_contexts
 from shift.stages.probes import ProbesResult, run_probes
 from shift.stages.sae_eval import run_sae_eval
 from shift.stages.selection import SelectionResult, run_selection
@@ -19,6 +20,7 @@ __all__ = [
     "CircuitResult",
     "Dictionaries",
     "EditedDictionaries",
+    "FeatureContextsResult",
     "GenderEffects",
     "ProbesResult",
     "RunContext",
@@ -26,6 +28,7 @@ __all__ = [
     "run_circuit",
     "run_dictionaries",
     "run_edit",
+    "run_feature_contexts",
     "run_gender_effects",
     "run_probes",
     "run_sae_eval",

@@ -14,7 +14,6 @@ from ssae.io import write_json
 def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> tuple[dict, str]:
     """The evaluation (`ssae.evaluate.evaluate_sae_sets`' result) and the stage's key."""
     from ssae.evaluate import evaluate_sae_sets
-    from ssae.tokens import TokenDataset
 
     compare = dicts.general if dicts.general != dicts.edited else None
     inputs = {
@@ -24,13 +23,7 @@ def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> tuple[dict, str]
     }
 
     def fn(d: Path) -> dict:
-        test = ctx.bib["test"]
-        tokens = TokenDataset.from_texts(
-            test.select(test.balanced),
-            ctx.lm.tokenizer,
-            ctx_len=ctx.preset.ctx_len,
-            source="bib test (balanced)",
-        )
+        tokens = ctx.balanced_test_tokens()
         sets = {"saes": dicts.edited.load(ctx)}
         if compare is not None:
             sets["gsae"] = compare.load(ctx)
