@@ -61,10 +61,13 @@ def chromium() -> Iterator:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_view(context, path: Path, timeout_ms: int = 60_000):
+def open_view(context, path: Path, timeout_ms: int = 60_000, before=None):
     """A page showing the explorer at `path` (file://), once it is drawn and painted; page errors
-    are collected in `page.errors`, the URLs it requested in `page.requests`."""
+    are collected in `page.errors`, the URLs it requested in `page.requests`. `before(page)` runs
+    before the page loads (e.g. to start recording metrics)."""
     page = context.new_page()
+    if before is not None:
+        before(page)
     page.errors, page.requests, page.last_click = [], [], 0.0
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.on("request", lambda r: page.requests.append(r.url))

@@ -77,7 +77,7 @@
 
   function size(n) {
     if (n.k === "metric") return 18;
-    return 6 + 16 * Math.sqrt(Math.abs(n.e) / maxEffect);
+    return 6 + (16 * (n.b + 1)) / meta.levels;
   }
 
   function hover(n) {
@@ -90,27 +90,31 @@
 
   // ---------------------------------------------------------------- traces
 
-  function markerTrace(list, name, symbol, extra) {
-    return Object.assign(
-      {
-        type: SCATTER,
-        mode: "markers",
-        name: name,
-        meta: "nodes",
-        x: list.map((i) => nodes[i].x),
-        y: list.map((i) => nodes[i].y),
-        customdata: list,
-        hovertext: list.map((i) => hover(nodes[i])),
-        hoverinfo: "text",
-        marker: {
-          symbol: symbol,
-          color: list.map((i) => nodes[i].c),
-          size: list.map((i) => size(nodes[i])),
-          line: { width: 0.6, color: "#333" },
-        },
+  function markerTraces(list, name, symbol) {
+    // one trace per colour (sign x size class): one style per trace draws much faster than a
+    // style per point
+    const groups = new Map();
+    for (const i of list) {
+      if (!groups.has(nodes[i].c)) groups.set(nodes[i].c, []);
+      groups.get(nodes[i].c).push(i);
+    }
+    return Array.from(groups.values(), (group) => ({
+      type: SCATTER,
+      mode: "markers",
+      name: name,
+      meta: "nodes",
+      x: group.map((i) => nodes[i].x),
+      y: group.map((i) => nodes[i].y),
+      customdata: group,
+      hovertext: group.map((i) => hover(nodes[i])),
+      hoverinfo: "text",
+      marker: {
+        symbol: symbol,
+        color: nodes[group[0]].c,
+        size: size(nodes[group[0]]),
+        line: { width: 0.6, color: "#333" },
       },
-      extra || {}
-    );
+    }));
   }
 
   function ringTrace(list, name, color, width, grow) {
@@ -228,6 +232,24 @@
     return pending;
   }
 
+  function searchRing() {
+    return ringTrace(state.matches.filter(visible), "search matches", "#1b9e4b", 2.5, 12);
+  }
+
+  function selectedRing() {
+    const list = state.selected !== null && visible(state.selected) ? [state.selected] : [];
+    return ringTrace(list, "selected", "#000", 2, 16);
+  }
+
+  function updateRing(t) {
+    // a click or a search moves one ring: restyle that trace, not the whole picture
+    const at = (plot.data || []).findIndex((d) => d.name === t.name);
+    if (at < 0) return scheduleDraw();
+    const update = { x: [t.x], y: [t.y], customdata: [t.customdata], "marker.size": [t.marker.size] };
+    lastDraw = Plotly.restyle(plot, update, [at]);
+    return lastDraw;
+  }
+
   function draw() {
     const vis = nodes.map((n, i) => visible(i));
     const shown = [];
@@ -236,15 +258,15 @@
     const errors = shown.filter((i) => nodes[i].k === "error");
     const metric = shown.filter((i) => nodes[i].k === "metric");
     const e = edgeTraces(vis);
-    const traces = e.traces.concat([
-      markerTrace(feats, "features", "circle"),
-      markerTrace(errors, "SAE errors", "triangle-up"),
-      markerTrace(metric, "metric", "diamond"),
-      ringTrace(shown.filter((i) => nodes[i].a), "ablated by the edit", "#e08000", 3, 7),
-      ringTrace(state.matches.filter((i) => vis[i]), "search matches", "#1b9e4b", 2.5, 12),
-      ringTrace(state.selected !== null && vis[state.selected] ? [state.selected] : [], "selected", "#000", 2, 16),
-      labelTrace(shown),
-    ]);
+    const traces = e.traces.concat(
+      markerTraces(feats, "features", "circle"),
+      markerTraces(errors, "SAE errors", "triangle-up"),
+      markerTraces(metric, "metric", "diamond"),
+      [ringTrace(shown.filter((i) => nodes[i].a), "ablated by the edit", "#e08000", 3, 7),
+      searchRing(),
+      selectedRing(),
+      labelTrace(shown)],
+    );
     drawnNodes = shown.length;
     drawnEdges = e.drawn;
     const counts = $("counts");
@@ -324,8 +346,16 @@
     return el("div", {}, [el("h2", { text: title }), ul]);
   }
 
+  // The cards' text (logit-lens tokens, contexts) is most of the data and no drawing needs it:
+  // it is parsed on the first card or token search, not while the page loads.
+  let CARDS = null;
+  function cardText(i) {
+    if (CARDS === null) CARDS = JSON.parse(document.getElementById("circuit-cards").textContent);
+    return CARDS[i] || { t: [], ctx: [] };
+  }
+
   function showCard(i) {
-    const n = nodes[i];
+    const n = Object.assign({}, nodes[i], cardText(i));
     const card = $("card");
     card.replaceChildren();
     card.dataset.node = n.id;
@@ -376,7 +406,7 @@
   function select(i) {
     state.selected = i;
     showCard(i);
-    return draw();
+    return updateRing(selectedRing());
   }
 
   // ---------------------------------------------------------------- search
@@ -402,7 +432,7 @@
     return nodes
       .map((n, i) => i)
       .filter((i) => {
-        const n = nodes[i];
+        const n = cardText(i);
         if ((n.t || []).some((t) => t.toLowerCase().includes(q))) return true;
         return (n.ctx || []).some((c) => c[0].replace(MARK_OPEN, "").replace(MARK_CLOSE, "").toLowerCase().includes(q));
       });
@@ -473,7 +503,7 @@
     $("search").addEventListener("input", () => {
       state.matches = search($("search").value);
       showMatches();
-      scheduleDraw();
+      updateRing(searchRing());
     });
     $("search").addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" && state.matches.length) select(state.matches[0]);
@@ -501,24 +531,23 @@
 
   buildControls();
   performance.mark("circuit-view:data");
-  Plotly.newPlot(plot, [], layout(), config)
-    .then(draw)
-    .then(() => {
-      performance.mark("circuit-view:drawn");
-      plot.on("plotly_relayout", relabel);
-      plot.on("plotly_click", (ev) => {
-        const p = ev.points && ev.points[0];
-        if (p && (p.data.meta === "nodes" || p.data.meta === "overlay")) select(p.customdata);
-      });
-      requestAnimationFrame(() =>
-        requestAnimationFrame(() => {
-          performance.mark("circuit-view:ready"); // drawn and painted
-          window.circuitView.ready = true;
-          window.circuitView.readyAt = performance.now();
-          document.body.dataset.ready = "1";
-        })
-      );
+  draw().then(() => {
+    performance.mark("circuit-view:drawn");
+    relabel(); // the first labels were spaced before the axis scale was known
+    plot.on("plotly_relayout", relabel);
+    plot.on("plotly_click", (ev) => {
+      const p = ev.points && ev.points[0];
+      if (p && (p.data.meta === "nodes" || p.data.meta === "overlay")) select(p.customdata);
     });
+    requestAnimationFrame(() =>
+      requestAnimationFrame(() => {
+        performance.mark("circuit-view:ready"); // drawn and painted
+        window.circuitView.ready = true;
+        window.circuitView.readyAt = performance.now();
+        document.body.dataset.ready = "1";
+      })
+    );
+  });
 
   // For tests and benchmarks: what is drawn, and the same actions as the controls.
   window.circuitView = {

@@ -85,6 +85,9 @@ def test_colours_cards_and_ablation_come_from_the_graph(graph):
             assert node["fq"] == a["frequency"]
         if a["kind"] == "error":
             assert node["fvu"] == a["fvu"] and "ctx" not in node
+    classes = sorted((abs(n["e"]), n["b"]) for n in data["nodes"] if n["k"] != "metric")
+    assert [b for _, b in classes] == sorted(b for _, b in classes)  # larger |effect|, larger
+    assert {b for _, b in classes} == set(range(data["meta"]["levels"]))
     assert sum(1 for n in data["nodes"] if n.get("a")) == 3
     assert data["ablation"]["in_circuit"] == graph.graph["ablated"][:3]
     assert data["ablation"]["note"] == "top 4 by gender effect"
@@ -110,8 +113,8 @@ def test_the_page_is_self_contained(graph, tmp_path):
     assert plotly_js()[:200] in page  # Plotly inlined from the installed package
     outside = re.sub(r"(<script[^>]*>).*?</script>", r"\1</script>", page, flags=re.S)
     assert not re.search(r"\b(src|href)=|@import|url\(", outside)  # nothing loaded from elsewhere
-    # the graph's text cannot close the data element: three script elements, no more
-    assert len(re.findall(r"<script\b", page)) == 3 and HOSTILE not in page
+    # the graph's text cannot close a data element: four script elements, no more
+    assert len(re.findall(r"<script\b", page)) == 4 and HOSTILE not in page
     data = json.loads(re.search(r'id="circuit-data">(.*?)</script>', page, re.S).group(1))
     assert data["meta"]["node_threshold"] == graph.graph["node_threshold"]
     path = write_circuit_view(graph, tmp_path / "sub" / "c.html")
