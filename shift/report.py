@@ -100,6 +100,7 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
         "k": k,
         "features": report.selection.features if report.selection else [],
         "circuit": "circuit.svg" if report.circuit else None,
+        "circuit_view": "circuit.html" if report.circuit else None,
         "timings_s": timings,
         "peak_rss_mib": dict(ctx.runner.peak_rss_mib),
         "sae_eval": report.sae_eval,
@@ -128,8 +129,12 @@ def write_circuit_files(report: RunReport, out: Path) -> None:
         graph.graph["ablated"] = list(report.selection.features)
         graph.graph["ablation_note"] = f"{label}: {ablation_note(report)}"
     save_graph(graph, out / "circuit.json")
-    title = f"Bias in Bios classifier circuit ({report.ctx.cfg.preset} preset, {label})"
-    write_circuit_view(graph, out / "circuit.html", title=title)
+    write_circuit_view(graph, out / "circuit.html", title=circuit_title(report.ctx))
+
+
+def circuit_title(ctx: RunContext) -> str:
+    label = ctx.method.row_labels(ctx.cfg.finetune.tilt)[0]
+    return f"Bias in Bios classifier circuit ({ctx.cfg.preset} preset, {label})"
 
 
 def ablation_note(report: RunReport) -> str:

@@ -44,10 +44,10 @@
     outgoing[e[0]].push(i);
     incoming[e[1]].push(i);
   });
-  const maxEffect = Math.max(1e-12, ...nodes.filter((n) => n.k !== "metric").map((n) => Math.abs(n.e)));
+  let maxEffect = 1e-12;
+  for (const n of nodes) if (n.k !== "metric") maxEffect = Math.max(maxEffect, Math.abs(n.e));
   let maxWeight = 1e-12;
   for (const e of edges) maxWeight = Math.max(maxWeight, Math.abs(e[2]));
-  const ablated = new Set(DATA.ablation.features);
   const byKey = new Map();
   nodes.forEach((n, i) => {
     if (n.k === "feature") {
@@ -68,7 +68,8 @@
   function fmt(x) {
     if (x === null || x === undefined) return "n/a";
     const a = Math.abs(x);
-    return a !== 0 && (a < 1e-3 || a >= 1e4) ? x.toExponential(3) : x.toPrecision(4).replace(/\.?0+$/, "");
+    if (a !== 0 && (a < 1e-3 || a >= 1e4)) return x.toExponential(3);
+    return x.toPrecision(4).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, ""); // 4 significant digits
   }
 
   function esc(s) {

@@ -6,8 +6,9 @@ dictionaries' features on the Original probe's metric with gender as the label, 
 set; they rank the skyline's candidates. The circuit (Marks et al., sec. 3): the same node effects
 and the edges between them on the negative logit of the correct profession, over the ambiguous
 set; annotated from the `feature-contexts` stage (no model pass of its own) and rendered for the
-report (`CircuitConfig.graph`; `shift bench` leaves it out, since no row depends on it). Every method ranks towards a zero patch, the neuron skyline included
-(Marks et al.'s code); a mean ablation is applied only when the chosen features are edited.
+report (`CircuitConfig.graph`; `shift bench` leaves it out, since no row depends on it). Every
+method ranks towards a zero patch, the neuron skyline included (Marks et al.'s code); a mean
+ablation is applied only when the chosen features are edited.
 """
 
 from __future__ import annotations
@@ -105,8 +106,9 @@ def run_circuit(
     from circuits.circuit import compute_circuit
     from circuits.graph import save_graph
     from circuits.render import render_circuit
+    from shift.report import circuit_title
 
-    cfg, circuit = ctx.cfg, ctx.cfg.circuit
+    circuit = ctx.cfg.circuit
     n = circuit.examples
     inputs = _effect_inputs(ctx, saes, probes) | {
         "node_threshold": circuit.node_threshold,
@@ -133,10 +135,8 @@ def run_circuit(
         ).graph
         annotate_with_contexts(graph, contexts.load(), ctx.lm.tokenizer, labels=circuit.labels)
         save_graph(graph, d / "circuit.json")
-        labels = ctx.method.row_labels(ctx.cfg.finetune.tilt)
-        title = f"Bias in Bios classifier circuit ({cfg.preset} preset, {labels[0]})"
         for suffix in ("svg", "png"):
-            render_circuit(graph, d / f"circuit.{suffix}", title=title)
+            render_circuit(graph, d / f"circuit.{suffix}", title=circuit_title(ctx))
         return {"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
 
     stage = ctx.runner.run("circuit", inputs, fn)

@@ -20,17 +20,9 @@ from ssae.dictionary import Dictionary
 from ssae.errors import ConfigError, DataError
 from ssae.lens import lens_top_tokens
 from ssae.tokens import TokenDataset
+from tests.circuits.circuit_helpers import random_tokens
 
 NAMES = ["embed", "mlp_out_layer0", "resid_out_layer1"]
-
-
-def _dataset(n=9, ctx=8, vocab=50, seed=0) -> TokenDataset:
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1, vocab, (n, ctx), generator=g, dtype=torch.int32)
-    lengths = torch.randint(3, ctx + 1, (n,), generator=g, dtype=torch.int32)
-    for i in range(n):
-        ids[i, lengths[i] :] = 0
-    return TokenDataset(ids, lengths, pad_id=0, source="random test tokens")
 
 
 class SquaredReLU(Dictionary):
@@ -65,7 +57,9 @@ def saes(tiny_saes, tiny_lm):
 @pytest.fixture(scope="module")
 def contexts(tiny_lm, saes):
     cfg = FeatureContextsConfig(k=3, pool=5, k_tokens=4, before=2, after=1, batch_docs=4)
-    return compute_feature_contexts(tiny_lm, saes, _dataset(), cfg)
+    return compute_feature_contexts(
+        tiny_lm, saes, random_tokens(n=9, source="random test tokens"), cfg
+    )
 
 
 def _brute_force(lm, saes, ds):
@@ -135,7 +129,7 @@ def test_contexts_mark_the_token_and_drop_repeats(tiny_lm, contexts):
 def test_repeated_snippets_count_once(tiny_lm, saes):
     """Five identical documents: every feature's top five tokens give one distinct snippet per
     position, never the same text twice."""
-    row = _dataset(n=1, ctx=6).input_ids[0].clone()
+    row = random_tokens(n=1, ctx=6).input_ids[0].clone()
     row[:] = torch.tensor([5, 6, 7, 8, 9, 10], dtype=torch.int32)
     ds = TokenDataset(row.repeat(5, 1), torch.full((5,), 6, dtype=torch.int32), pad_id=0)
     cfg = FeatureContextsConfig(k=4, pool=10, before=1, after=1)
