@@ -123,7 +123,7 @@ def summary(runs: list[dict]) -> dict:
         "main_thread_cpu_ms",
         "script_cpu_ms",
         "renderer_cpu_ms",
-        "click_to_card_ms",
+        "select_to_paint_ms",
     )
     for key in (*timed, "threshold_redraw_ms"):
         if key in runs[0]:
