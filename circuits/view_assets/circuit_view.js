@@ -219,7 +219,7 @@
     const at = plot.data.findIndex((t) => t.meta === "labels");
     if (at < 0) return;
     const t = labelTrace(nodes.map((n, i) => i).filter(visible));
-    Plotly.restyle(plot, { x: [t.x], y: [t.y], text: [t.text] }, [at]);
+    lastDraw = Plotly.restyle(plot, { x: [t.x], y: [t.y], text: [t.text] }, [at]);
   }
 
   let drawnNodes = 0;
