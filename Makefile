@@ -1,6 +1,8 @@
 # Two entry points for a fresh machine: `make demo` (main job on the tiny world) and `make test`.
 # Both bootstrap .venv idempotently: torch first (pinned CPU wheel), then the package under a
-# constraints file that keeps torch pinned, and Debian graphviz when `dot` is missing.
+# constraints file that keeps torch pinned, and Debian graphviz when `dot` is missing; `make test`
+# also installs Debian's chromium for the circuit explorer's browser tests (driven by Playwright's
+# Python package with the system browser: no browser download).
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test lint bench graphviz clean-venv
+.PHONY: demo test lint bench graphviz chromium clean-venv
 
 $(BIN)/.runtime: setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,7 +21,7 @@ $(BIN)/.runtime: setup.cfg pyproject.toml constraints.txt
 	touch $@
 
 $(BIN)/.testenv: $(BIN)/.runtime
-	$(BIN)/pip install -q -c constraints.txt pytest ruff
+	$(BIN)/pip install -q -c constraints.txt pytest ruff playwright
 	# dictionary_learning only as a file format to test interop against; its pins would break transformers.
 	$(BIN)/pip install -q --no-deps dictionary-learning==0.1.0 einops==0.8.2
 	touch $@
@@ -27,10 +29,13 @@ $(BIN)/.testenv: $(BIN)/.runtime
 graphviz:
 	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
 
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
 demo: $(BIN)/.runtime graphviz
 	$(BIN)/shift run --dataset bib --method ssae --preset tiny --out runs/demo
 
-test: $(BIN)/.testenv graphviz
+test: $(BIN)/.testenv graphviz chromium
 	$(BIN)/python -m pytest -q tests
 
 lint: $(BIN)/.testenv

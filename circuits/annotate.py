@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import torch
@@ -32,6 +33,9 @@ from ssae.io import read_jsonl
 from ssae.lens import lens_top_tokens
 from ssae.models import LoadedModel
 from ssae.tokens import TokenDataset
+
+if TYPE_CHECKING:
+    from circuits.feature_contexts import FeatureContexts
 
 MARK_OPEN, MARK_CLOSE = "«", "»"
 
@@ -60,8 +64,9 @@ def _as_dataset(lm: LoadedModel, data, ctx_len: int) -> TokenDataset:
     raise DataError("annotation data must be a TokenDataset or a list of texts")
 
 
-def _context(lm: LoadedModel, ids: list[int], pos: int, before: int, after: int) -> str:
-    dec = lm.tokenizer.decode
+def context_text(tokenizer, ids: list[int], pos: int, before: int, after: int) -> str:
+    """The tokens around `ids[pos]` as text, that token marked as «token»."""
+    dec = tokenizer.decode
     left = dec(ids[max(0, pos - before) : pos])
     right = dec(ids[pos + 1 : pos + 1 + after])
     tok = dec([ids[pos]])
@@ -137,7 +142,7 @@ def top_contexts(
                     continue
                 row, pos = divmod(int(g), ds.ctx_len)
                 ids = ds.input_ids[row, : int(ds.lengths[row])].tolist()
-                text = _context(lm, ids, pos, before, after)
+                text = context_text(lm.tokenizer, ids, pos, before, after)
                 if text not in seen and len(items) < k:  # repeated boilerplate counts once
                     seen.add(text)
                     items.append({"text": text, "activation": v})
@@ -167,13 +172,9 @@ def annotate_circuit(
     progress: bool = True,
 ) -> nx.DiGraph:
     """Add `top_tokens`, `contexts` and `human_label` to the nodes of `graph` (in place)."""
-    if labels is not None and not isinstance(labels, dict):
-        labels = load_labels(labels)
-    labels = labels or {}
     wanted: dict[str, list[int]] = {}
-    for _, a in graph.nodes(data=True):
-        if a.get("kind") == "feature" and a["submodule"] in saes:
-            wanted.setdefault(a["submodule"], []).append(int(a["feature"]))
+    for _, a in _feature_nodes(graph, saes):
+        wanted.setdefault(a["submodule"], []).append(int(a["feature"]))
     lens = {}
     for name, js in wanted.items():
         js = sorted(set(js))
@@ -188,20 +189,56 @@ def annotate_circuit(
         if data is not None
         else {}
     )
+    for _, a in _feature_nodes(graph):
+        j = int(a["feature"])
+        a["top_tokens"] = lens.get((a["submodule"], j), [])
+        if data is not None:
+            a["contexts"] = contexts.get((a["submodule"], j), [])
+    return _label_nodes(graph, labels)
+
+
+def annotate_with_contexts(
+    graph: nx.DiGraph,
+    contexts: FeatureContexts,
+    tokenizer,
+    labels: dict[str, str] | str | os.PathLike | None = None,
+) -> nx.DiGraph:
+    """`annotate_circuit` from precomputed feature contexts (`circuits.feature_contexts`), with
+    no model pass: every feature node gets its `top_tokens`, `contexts` and `frequency`, every
+    error node the `fvu` and `l0` of its dictionary on the same tokens (in place)."""
+    for _, a in _feature_nodes(graph, contexts.names):
+        sub, j = a["submodule"], int(a["feature"])
+        a["top_tokens"] = contexts.lens_tokens(tokenizer, sub, j)
+        a["contexts"] = contexts.contexts(tokenizer, sub, j)
+        a["frequency"] = float(contexts.frequency[sub][j])
+    for _, a in graph.nodes(data=True):
+        if a.get("kind") == "error" and a["submodule"] in contexts.quality:
+            quality = contexts.quality[a["submodule"]]
+            a["fvu"], a["l0"] = quality.get("fvu"), quality.get("l0")
+    tokens = contexts.tokens
+    graph.graph["contexts_source"] = {"dataset": tokens.source, "n_tokens": tokens.n_tokens}
+    return _label_nodes(graph, labels)
+
+
+def _feature_nodes(graph: nx.DiGraph, names=None):
+    """(id, attributes) of the feature nodes, of the submodules in `names` when given."""
+    for n, a in graph.nodes(data=True):
+        if a.get("kind") == "feature" and (names is None or a["submodule"] in names):
+            yield n, a
+
+
+def _label_nodes(graph: nx.DiGraph, labels) -> nx.DiGraph:
+    """Human labels (a dict or a JSONL file) on the nodes; `label` becomes the human label, or
+    the first logit-lens tokens."""
+    if labels is not None and not isinstance(labels, dict):
+        labels = load_labels(labels)
+    labels = labels or {}
     for _, a in graph.nodes(data=True):
         if a.get("kind") not in ("feature", "error"):
             continue
-        key = f"{a['submodule']}/{a['feature']}"
-        human = labels.get(key)
+        human = labels.get(f"{a['submodule']}/{a['feature']}")
         if human is not None:
-            a["human_label"] = human
-        if a["kind"] == "feature":
-            j = int(a["feature"])
-            a["top_tokens"] = lens.get((a["submodule"], j), [])
-            if data is not None:
-                a["contexts"] = contexts.get((a["submodule"], j), [])
-        if human is not None:
-            a["label"] = human
+            a["human_label"] = a["label"] = human
         elif a.get("top_tokens"):
             a["label"] = " · ".join(t.strip() or t for t in a["top_tokens"][:4])
     graph.graph["annotated"] = True

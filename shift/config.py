@@ -33,6 +33,7 @@ Stage = Literal[
     "retrieve",
     "ssae",
     "gender-effects",
+    "feature-contexts",
     "circuit",
     "skyline",
     "shift",

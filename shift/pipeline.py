@@ -8,14 +8,16 @@ Its stages (`shift.stages`), each cached under a key of its inputs (`shift.cache
 2. `baseline` - (methods that train a classifier, e.g. gendered-word deletion) its row.
 3. `gsae`, `retrieve`, `ssae` - (methods that edit the model) the dictionaries: general SAEs,
                 and for SSAE methods the GSAEs finetuned on retrieved subdomain data.
-4. `gender-effects`, `circuit` - (circuit-ranked methods) every feature's effect on the gender
-                metric, and the classifier's circuit for the report (not in `shift bench`).
+4. `gender-effects`, `feature-contexts`, `circuit` - (circuit-ranked methods) every feature's
+                effect on the gender metric; every feature's top contexts, frequency and logit
+                lens; the classifier's circuit for the report (the last two not in `shift bench`).
 5. `skyline`  - the features to ablate: top-k by the method's ranking, k chosen on the dev set.
 6. `shift`    - the features ablated on the test set; the probe retrained on ablated activations.
 7. `sae-eval` - L0, FVU and spliced cross-entropy of the dictionaries on the test biographies.
 8. `saebench-scr` - (`--saebench-scr`, on in `shift bench`) SAEBench's SCR at N = 10 and 20.
 
-The report (`results.json`, `results.md`, the circuit SVG/PNG, the sweep plot) is written to `--out`.
+The report (`results.json`, `results.md`, the circuit SVG/PNG and its explorer `circuit.html`, the
+sweep plot) is written to `--out`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shift.stages import (
     run_circuit,
     run_dictionaries,
     run_edit,
+    run_feature_contexts,
     run_gender_effects,
     run_probes,
     run_sae_eval,
@@ -54,15 +57,17 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False) -> dict:
         by_circuit = method.edit.ranking == "circuit"
         gender = run_gender_effects(ctx, dicts.edited, probes) if by_circuit else None
         selection = run_selection(ctx, dicts.edited, probes, gender)
-        circuit = (
-            run_circuit(ctx, dicts.edited, probes) if by_circuit and cfg.circuit.graph else None
-        )
+        contexts = circuit = None
+        if by_circuit and cfg.circuit.graph:
+            contexts = run_feature_contexts(ctx, dicts.edited)
+            circuit = run_circuit(ctx, dicts.edited, probes, contexts)
         rows, edit_key = run_edit(ctx, dicts.edited, probes, selection)
         report.add(rows, **dicts.stage_keys, skyline=selection.key, shift=edit_key)
         report.circuit, report.selection = circuit, selection
         if gender is not None:
             report.keys["gender-effects"] = gender.key
         if circuit is not None:
+            report.keys["feature-contexts"] = contexts.key
             report.keys["circuit"] = circuit.key
         if cfg.sae_eval and dicts.edited.dir is not None:
             report.sae_eval, report.keys["sae-eval"] = run_sae_eval(ctx, dicts)

@@ -1,6 +1,7 @@
 """The report of a SHIFT run: the results table as JSON for programs and Markdown for people, next
-to the paper's numbers (from the method registry), the circuit picture, the skyline sweep plot,
-the SAE quality table and the time per stage."""
+to the paper's numbers (from the method registry), the circuit picture and its interactive
+explorer (with the features the edit ablated), the skyline sweep plot, the SAE quality table and
+the time per stage."""
 
 from __future__ import annotations
 
@@ -103,8 +104,9 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
     if report.circuit is not None:
-        for name in ("circuit.svg", "circuit.png", "circuit.json"):
+        for name in ("circuit.svg", "circuit.png"):
             shutil.copyfile(report.circuit.dir / name, out / name)
+        write_circuit_files(report, out)
     if report.selection is not None and report.selection.plot is not None:
         shutil.copyfile(report.selection.plot, out / "skyline.png")
     timings = {k: round(v, 2) for k, v in ctx.runner.timings.items()}
@@ -117,6 +119,7 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
         "k": k,
         "features": report.selection.features if report.selection else [],
         "circuit": "circuit.svg" if report.circuit else None,
+        "circuit_view": "circuit.html" if report.circuit else None,
         "timings_s": timings,
         "peak_rss_mib": dict(ctx.runner.peak_rss_mib),
         "sae_eval": report.sae_eval,
@@ -139,13 +142,57 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
     }
 
 
+def write_circuit_files(report: RunReport, out: Path) -> None:
+    """`circuit.json` with the features the edit ablated and how they were chosen, and its
+    explorer `circuit.html` (`circuits.view`), which rings those features."""
+    from circuits.graph import load_graph, save_graph
+    from circuits.view import write_circuit_view
+
+    graph = load_graph(report.circuit.dir / "circuit.json")
+    label = report.ctx.method.row_labels(report.ctx.cfg.finetune.tilt)[0]
+    if report.selection is not None:
+        graph.graph["ablated"] = list(report.selection.features)
+        graph.graph["ablation_note"] = f"{label}: {ablation_note(report)}"
+    save_graph(graph, out / "circuit.json")
+    write_circuit_view(graph, out / "circuit.html", title=circuit_title(report.ctx))
+
+
+def circuit_title(ctx: RunContext) -> str:
+    label = ctx.method.row_labels(ctx.cfg.finetune.tilt, ctx.cfg.arch)[0]
+    return f"Bias in Bios classifier circuit ({ctx.cfg.preset} preset, {label})"
+
+
+def ablation_note(report: RunReport) -> str:
+    """How the run chose the features it ablated, in one sentence."""
+    cfg, selection, edit = report.ctx.cfg, report.selection, report.ctx.method.edit
+    if cfg.selection.features_file:
+        return f"the {selection.k} features listed in {cfg.selection.features_file}"
+    rule = {
+        "circuit": "|indirect effect on the Original probe's gender read-out| (integrated "
+        "gradients over the balanced train set)",
+        "saebench": "SAEBench's |mean activation difference between genders x gender-probe "
+        "weight projection onto the decoder direction|",
+    }[edit.ranking]
+    fill = "their mean" if edit.fill == "mean" else "zero"
+    return (
+        f"the top {selection.k} features by {rule}, k chosen by dev profession accuracy "
+        f"(k = 1..{cfg.selection.max_k}), set to {fill}"
+    )
+
+
 def _sections(report: RunReport, timings: dict, out: Path) -> list[str]:
     cfg, sections = report.ctx.cfg, []
     if report.selection is not None:
         how = "(from the file)" if cfg.selection.features_file else "(best dev profession accuracy)"
         sections += [f"Chosen k = {report.selection.k} features {how}", ""]
     if report.circuit is not None:
-        sections += ["![circuit](circuit.svg)", ""]
+        sections += [
+            "![circuit](circuit.svg)",
+            "",
+            "Explore it in [circuit.html](circuit.html) (thresholds, filters, search, feature "
+            "cards; opens from disk).",
+            "",
+        ]
     if (out / "skyline.png").exists():
         sections += ["![skyline sweep](skyline.png)", ""]
     if report.sae_eval is not None:

@@ -94,3 +94,15 @@ def micro_world(shift_home):
     from shift.world import ensure_world
 
     return ensure_world("micro", home=shift_home)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium (tests/browser.py); skips where it is not installed."""
+    from tests.browser import chromium, missing
+
+    why = missing()
+    if why is not None:
+        pytest.skip(why)
+    with chromium() as context:
+        yield context

@@ -272,3 +272,10 @@ def render(circuit_json, out, labels, max_per_row, max_label):
                 a["human_label"] = a["label"] = table[key]
     render_circuit(graph, out, max_label=max_label, max_per_row=max_per_row or None)
     click.echo(f"wrote {out}")
+
+
+# The explorer and the exports live in their own module; they belong to this group.
+from shift.commands.circuit_view import export, view  # noqa: E402
+
+circuit.add_command(view)
+circuit.add_command(export)

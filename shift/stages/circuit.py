@@ -5,9 +5,10 @@ The gender effects: integrated-gradient node effects (Marks et al. 2024, eq. 3) 
 dictionaries' features on the Original probe's metric with gender as the label, over the balanced
 set; they rank the skyline's candidates. The circuit (Marks et al., sec. 3): the same node effects
 and the edges between them on the negative logit of the correct profession, over the ambiguous
-set; annotated and rendered for the report (`CircuitConfig.graph`; `shift bench` leaves it out,
-since no row depends on it). Every method ranks towards a zero patch, the neuron skyline included
-(Marks et al.'s code); a mean ablation is applied only when the chosen features are edited.
+set; annotated from the `feature-contexts` stage (no model pass of its own) and rendered for the
+report (`CircuitConfig.graph`; `shift bench` leaves it out, since no row depends on it). Every
+method ranks towards a zero patch, the neuron skyline included (Marks et al.'s code); a mean
+ablation is applied only when the chosen features are edited.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from safetensors.torch import save_file
 
 from shift.stages.context import RunContext
 from shift.stages.dictionaries import Dictionaries
+from shift.stages.feature_contexts import FeatureContextsResult
 from shift.stages.probes import ProbesResult
 
 
 @dataclass(frozen=True)
 class CircuitResult:
-    """The annotated circuit: `circuit.json` (`circuits.graph` JSON), `circuit.svg`, `.png`."""
+    """The annotated circuit: `circuit.json` (`circuits.graph` JSON), `circuit.svg`, `.png`; the
+    report adds the edit's ablated features and writes `circuit.html` (`circuits.view`)."""
 
     key: str
     """Cache key of the stage."""
@@ -96,18 +99,22 @@ def run_gender_effects(ctx: RunContext, saes: Dictionaries, probes: ProbesResult
     return GenderEffects(stage.key, stage.dir)
 
 
-def run_circuit(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> CircuitResult:
-    from circuits.annotate import annotate_circuit
+def run_circuit(
+    ctx: RunContext, saes: Dictionaries, probes: ProbesResult, contexts: FeatureContextsResult
+) -> CircuitResult:
+    from circuits.annotate import annotate_with_contexts
     from circuits.circuit import compute_circuit
     from circuits.graph import save_graph
     from circuits.render import render_circuit
+    from shift.report import circuit_title
 
-    cfg, circuit = ctx.cfg, ctx.cfg.circuit
+    circuit = ctx.cfg.circuit
     n = circuit.examples
     inputs = _effect_inputs(ctx, saes, probes) | {
         "node_threshold": circuit.node_threshold,
         "edge_threshold": circuit.edge_threshold,
         "labels": Path(circuit.labels).read_text() if circuit.labels else None,
+        "feature_contexts": contexts.key,
     }
 
     def fn(d: Path) -> dict:
@@ -126,13 +133,10 @@ def run_circuit(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> Ci
             edge_threshold=circuit.edge_threshold,
             **_effect_options(ctx),
         ).graph
-        data = train.select(train.balanced[: 4 * n])
-        graph = annotate_circuit(graph, ctx.lm, dicts, data=data, labels=circuit.labels)
+        annotate_with_contexts(graph, contexts.load(), ctx.lm.tokenizer, labels=circuit.labels)
         save_graph(graph, d / "circuit.json")
-        labels = ctx.method.row_labels(ctx.cfg.finetune.tilt, ctx.cfg.arch)
-        title = f"Bias in Bios classifier circuit ({cfg.preset} preset, {labels[0]})"
         for suffix in ("svg", "png"):
-            render_circuit(graph, d / f"circuit.{suffix}", title=title)
+            render_circuit(graph, d / f"circuit.{suffix}", title=circuit_title(ctx))
         return {"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
 
     stage = ctx.runner.run("circuit", inputs, fn)

@@ -73,6 +73,18 @@ class RunContext:
 
         return model_fingerprint(self.lm)
 
+    def balanced_test_tokens(self):
+        """The balanced test biographies as a token dataset, cut to the preset's context length."""
+        from ssae.tokens import TokenDataset
+
+        test = self.bib["test"]
+        return TokenDataset.from_texts(
+            test.select(test.balanced),
+            self.lm.tokenizer,
+            ctx_len=self.preset.ctx_len,
+            source="bib test (balanced)",
+        )
+
     def labelled_batches(self, texts: list[str], labels: torch.Tensor, size: int = 16) -> list:
         """Batches of `texts` cut to the preset's text length, with `labels` on the device."""
         out = []

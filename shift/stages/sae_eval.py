@@ -31,7 +31,6 @@ def run_sae_eval(ctx: RunContext, dicts: EditedDictionaries) -> tuple[dict, str]
 def _evaluate(ctx: RunContext, saes: Dictionaries, reference: tuple[dict, str] | None = None):
     """(result, stage key) of one set's evaluation."""
     from ssae.evaluate import evaluate_sae_sets
-    from ssae.tokens import TokenDataset
 
     inputs = {
         "saes": saes.key,
@@ -41,13 +40,7 @@ def _evaluate(ctx: RunContext, saes: Dictionaries, reference: tuple[dict, str] |
     }
 
     def fn(d: Path) -> dict:
-        test = ctx.bib["test"]
-        tokens = TokenDataset.from_texts(
-            test.select(test.balanced),
-            ctx.lm.tokenizer,
-            ctx_len=ctx.preset.ctx_len,
-            source="bib test (balanced)",
-        )
+        tokens = ctx.balanced_test_tokens()
         known = reference[0] if reference is not None else None
         result = evaluate_sae_sets(ctx.lm, {"saes": saes.load(ctx)}, tokens, reference=known)
         write_json(d / "eval.json", result["saes"])

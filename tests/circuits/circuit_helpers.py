@@ -6,6 +6,7 @@ import torch
 
 from ssae.archs import AutoEncoder
 from ssae.models import LoadedModel
+from ssae.tokens import TokenDataset
 from tests.conftest import make_gpt_neox
 
 
@@ -96,3 +97,13 @@ def fit_random_saes(lm: LoadedModel, names: list[str], batch: dict, width: int, 
     finally:
         torch.random.set_rng_state(gen)
     return saes, fvu
+
+
+def random_tokens(n: int = 7, ctx: int = 8, vocab: int = 50, seed: int = 0, source: str = ""):
+    """A token dataset of random ids, each row right-padded after 3..ctx real tokens."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, vocab, (n, ctx), generator=g, dtype=torch.int32)
+    lengths = torch.randint(3, ctx + 1, (n,), generator=g, dtype=torch.int32)
+    for i in range(n):
+        ids[i, lengths[i] :] = 0
+    return TokenDataset(ids, lengths, pad_id=0, source=source)

@@ -12,16 +12,7 @@ from circuits.edges import METRIC
 from circuits.effects import NodeEffects
 from circuits.graph import build_graph
 from ssae.errors import DataError
-from ssae.tokens import TokenDataset
-
-
-def _dataset(n=7, ctx=8, vocab=50, seed=0) -> TokenDataset:
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1, vocab, (n, ctx), generator=g, dtype=torch.int32)
-    lengths = torch.randint(3, ctx + 1, (n,), generator=g, dtype=torch.int32)
-    for i in range(n):
-        ids[i, lengths[i] :] = 0
-    return TokenDataset(ids, lengths, pad_id=0)
+from tests.circuits.circuit_helpers import random_tokens
 
 
 def test_logit_lens_is_unembedding_of_normed_decoder_direction(tiny_lm, tiny_saes):
@@ -37,7 +28,7 @@ def test_logit_lens_is_unembedding_of_normed_decoder_direction(tiny_lm, tiny_sae
 
 
 def test_top_contexts_match_brute_force(tiny_lm, tiny_saes):
-    ds = _dataset()
+    ds = random_tokens()
     name = "mlp_out_layer0"
     sae = tiny_saes[name]
     # brute force: every real token's features, one document per pass
@@ -84,7 +75,7 @@ def test_labels_and_annotate_circuit(tiny_lm, tiny_saes, tmp_path):
         + json.dumps({"feature": "resid_out_layer1/error", "label": "rest"})
         + "\n"
     )
-    annotate_circuit(g, tiny_lm, tiny_saes, _dataset(), labels, k_contexts=2, progress=False)
+    annotate_circuit(g, tiny_lm, tiny_saes, random_tokens(), labels, k_contexts=2, progress=False)
     a2, a4 = g.nodes["resid_out_layer1/2"], g.nodes["resid_out_layer1/4"]
     assert a2["label"] == "nurse words" and a2["human_label"] == "nurse words"
     assert a4["top_tokens"] == logit_lens(tiny_lm, tiny_saes["resid_out_layer1"], [4], k=8)[0]

@@ -48,6 +48,58 @@ def test_report_has_every_row_and_artifact(ssae_run):
     assert (out / "circuit.png").stat().st_size > 1000 and (out / "skyline.png").exists()
 
 
+def test_report_writes_the_circuit_explorer(ssae_run, browser, tmp_path):
+    """`circuit.html` beside `circuit.svg` (issue 30): in headless Chromium, from file://, it
+    draws every node of `circuit.json`, rings the features the edit ablated, and a click on a
+    feature shows its card with at least 8 top-activating contexts from the feature-contexts
+    stage; an error node's card gives its SAE's FVU."""
+    from circuits.graph import load_graph
+    from tests.browser import click_node, drawn_points, open_view
+
+    out, _ = ssae_run
+    saved = json.loads((out / "results.json").read_text())
+    graph = load_graph(out / "circuit.json")
+    assert "feature-contexts" in saved["stage_keys"] and "feature-contexts" in saved["timings_s"]
+    assert graph.graph["ablated"] == saved["features"]
+    assert graph.graph["ablation_note"].startswith("SSAE SHIFT: the top ")
+    assert "circuit.html" in (out / "results.md").read_text()
+    page = open_view(browser, out / "circuit.html")
+    assert drawn_points(page) == graph.number_of_nodes()
+    assert drawn_points(page, "overlay") == sum(1 for f in saved["features"] if f in graph)
+    features = [n for n, a in graph.nodes(data=True) if a["kind"] == "feature"]
+    feature = max(features, key=lambda n: abs(graph.nodes[n]["effect"]))
+    assert len(graph.nodes[feature]["contexts"]) >= 8
+    click_node(page, feature)
+    assert page.locator("#card li.context").count() >= 8
+    assert page.locator("#card li.context mark").count() >= 8
+    error = max(
+        (n for n, a in graph.nodes(data=True) if a["kind"] == "error"),
+        key=lambda n: abs(graph.nodes[n]["effect"]),
+    )
+    assert 0 < graph.nodes[error]["fvu"] < 1
+    page.evaluate("(id) => window.circuitView.select(window.circuitView.nodeIndex(id))", error)
+    assert "FVU of its SAE" in page.locator("#card").inner_text()
+    page.screenshot(path=str(tmp_path / "run.png"))
+    assert (tmp_path / "run.png").stat().st_size > 10_000 and page.errors == []
+    page.close()
+
+
+def test_a_second_circuit_on_the_same_saes_reuses_the_feature_contexts(ssae_run, monkeypatch):
+    """Another circuit on the same SAEs (other thresholds, other examples) finds the cards' data
+    cached: the stage's key names the dictionaries and the data, not the circuit."""
+    import circuits.feature_contexts
+    from shift.stages import RunContext, run_dictionaries, run_feature_contexts
+
+    out, _ = ssae_run
+    first = json.loads((out / "results.json").read_text())["stage_keys"]["feature-contexts"]
+    monkeypatch.setattr(circuits.feature_contexts, "compute_feature_contexts", None)  # no pass
+    options = {**FAST, "circuit_examples": 16}
+    cfg = RunConfig.from_options(sae="ssae", node_threshold=0.06, edge_threshold=0.01, **options)
+    ctx = RunContext.open(cfg, quiet=True)
+    again = run_feature_contexts(ctx, run_dictionaries(ctx).edited)
+    assert again.key == first and ctx.runner.cached[-1] == "feature-contexts"
+
+
 def test_run_without_the_circuit_graph_gives_the_same_rows(ssae_run, tmp_path):
     """`--no-circuit-graph` (what `shift bench` runs) leaves out the report's circuit only: the
     skyline reads the gender effects, which are their own stage."""
@@ -55,6 +107,7 @@ def test_run_without_the_circuit_graph_gives_the_same_rows(ssae_run, tmp_path):
     cfg = RunConfig.from_options(method="ssae", out=tmp_path / "g", circuit_graph=False, **FAST)
     again = run_pipeline(cfg, quiet=True)
     assert again["rows"] == result["rows"] and "circuit" not in again["timings"]
+    assert "feature-contexts" not in again["timings"] and not (cfg.out / "circuit.html").exists()
     assert not (cfg.out / "circuit.svg").exists() and (cfg.out / "skyline.png").exists()
 
 
