@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
-from circuits.effects import EffectConfig
-from probes.probe import ProbeConfig
+from circuits.config import EffectConfig
+from probes.config import ProbeConfig
 from shift import validate
 from shift.circuit_config import CircuitConfig
 from shift.methods import Method, get_method
-from shift.presets import get_preset
+from shift.presets import Preset, get_preset
 from ssae.configs import type_hints, unwrap_optional
 from ssae.errors import ConfigError
-from ssae.retrieval.pipeline import RetrievalConfig
-from ssae.train import FinetuneConfig
+from ssae.fit_config import FinetuneConfig
+from ssae.retrieval.config import RetrievalConfig
 
 Stage = Literal[
     "probes",
@@ -147,6 +147,13 @@ class RunConfig:
     def resolved_method(self) -> Method:
         """The `shift.methods.Method` that `method` names."""
         return get_method(self.method)
+
+    def sourced_preset(self) -> Preset:
+        """The run's preset with its source overrides (unresolved: no world is built)."""
+        src = self.sources
+        return get_preset(
+            self.preset, model=src.model, bib=src.bib_path, saes=src.sae_folder, corpus=src.corpus
+        )
 
     @classmethod
     def from_options(cls, **options) -> RunConfig:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from circuits.graph import effect_summary, load_graph
 from shift.methods import METHODS, paper_numbers
 from ssae.io import write_json, write_text
 
@@ -85,21 +86,24 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
     ctx, cfg = report.ctx, report.ctx.cfg
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
+    circuit_summary = None
     if report.circuit is not None:
         for name in ("circuit.svg", "circuit.png", "circuit.json"):
             shutil.copyfile(report.circuit.dir / name, out / name)
+        circuit_summary = effect_summary(load_graph(out / "circuit.json"))
     if report.selection is not None and report.selection.plot is not None:
         shutil.copyfile(report.selection.plot, out / "skyline.png")
     timings = {k: round(v, 2) for k, v in ctx.runner.timings.items()}
     timings["total (this run)"] = round(seconds, 2)
     k = report.selection.k if report.selection else None
     table = report.table
-    sections = _sections(report, timings, out)
+    sections = _sections(report, timings, out, circuit_summary)
     preset = {key: str(v) if isinstance(v, Path) else v for key, v in asdict(ctx.preset).items()}
     extra = {
         "k": k,
         "features": report.selection.features if report.selection else [],
         "circuit": "circuit.svg" if report.circuit else None,
+        "circuit_summary": circuit_summary,
         "timings_s": timings,
         "peak_rss_mib": dict(ctx.runner.peak_rss_mib),
         "sae_eval": report.sae_eval,
@@ -116,13 +120,15 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
     }
 
 
-def _sections(report: RunReport, timings: dict, out: Path) -> list[str]:
+def _sections(
+    report: RunReport, timings: dict, out: Path, circuit_summary: dict | None
+) -> list[str]:
     cfg, sections = report.ctx.cfg, []
     if report.selection is not None:
         how = "(from the file)" if cfg.selection.features_file else "(best dev profession accuracy)"
         sections += [f"Chosen k = {report.selection.k} features {how}", ""]
     if report.circuit is not None:
-        sections += ["![circuit](circuit.svg)", ""]
+        sections += ["![circuit](circuit.svg)", "", circuit_summary_text(circuit_summary), ""]
     if (out / "skyline.png").exists():
         sections += ["![skyline sweep](skyline.png)", ""]
     if report.sae_eval is not None:
@@ -141,6 +147,17 @@ def _sections(report: RunReport, timings: dict, out: Path) -> list[str]:
         sections += ["", "## Peak memory per stage (MiB, resident, whole process)", ""]
         sections += [f"- {k}: {v}" for k, v in peaks.items()]
     return [*sections, ""]
+
+
+def circuit_summary_text(summary: dict) -> str:
+    """One sentence of `circuits.graph.effect_summary`: the features' and the errors' part."""
+    f, e = summary["features"], summary["errors"]
+    share = f"{f['share']:.2f}" if f["share"] is not None else "-"
+    return (
+        f"Feature nodes carry {share} of the circuit's summed |effect| ({f['abs_effect']:.1f} "
+        f"over {f['nodes']} features against {e['abs_effect']:.1f} over {e['nodes']} error "
+        f"nodes; largest single feature {f['largest']:.2f}, error {e['largest']:.2f})."
+    )
 
 
 def sae_eval_markdown(result: dict, label: str) -> str:

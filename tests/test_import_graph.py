@@ -5,7 +5,9 @@ The graph is read from the source (`ast`), not from `sys.modules`, so it sees ev
 module can run: at module level, inside functions (a lazy import is still a dependency), and under
 `if TYPE_CHECKING:` (a type-only import is still part of the design). `from P import name` is an
 edge to the submodule `P.name` when there is one, else to the package `P` itself (its `__init__`
-must have run); `import a.b` is an edge to `a.b`.
+must have run); `import a.b` is an edge to `a.b`; a module's name as a value in a dict literal is
+an edge too (the lazy re-export tables of `ssae.lazy` and the command table of `shift.cli` import
+modules by name).
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out = set()
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Dict):  # a table of modules imported by name
+            names = (
+                c.value for v in node.values for c in ast.walk(v) if isinstance(c, ast.Constant)
+            )
+            out |= {n for n in names if isinstance(n, str) and n in modules}
+        elif isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name in modules}
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
@@ -84,6 +91,8 @@ def test_the_graph_sees_every_kind_of_import():
     assert "shift.config" in graph["shift.commands.run"]  # module level
     assert "shift.pipeline" in graph["shift.commands.run"]  # inside the command function
     assert "ssae.models" in graph["shift.stages.context"]  # under TYPE_CHECKING
+    assert "circuits.circuit" in graph["circuits"]  # by name, in a lazy re-export table
+    assert "shift.commands.run" in graph["shift.cli"]  # by name, in the command table
     assert set(LAYERS) <= graph.keys() and len(graph) > 100
 
 

@@ -55,7 +55,6 @@ def bench(methods, seeds, out, sae_eval, **shared):
     with more seeds or methods) keeps the finished (method, seed) runs and does only the rest.
     """
     from shift.config import RunConfig
-    from shift.pipeline import run_pipeline
     from ssae.errors import ToolkitError
 
     chosen = [v.strip() for v in methods.split(",") if v.strip()]
@@ -85,6 +84,8 @@ def bench(methods, seeds, out, sae_eval, **shared):
             f"{len(done)} finished (method, seed) runs read from {out / 'bench.json'}", err=True
         )
     table = summarize(runs)
+    from shift.pipeline import run_pipeline  # after the checks above: it imports the model stack
+
     for seed in range(seeds):
         for key in chosen:
             if (key, seed) in done:

@@ -14,7 +14,7 @@ import click
 from shift.commands.options import Opt, given, options, path_option
 from shift.validate import DeviceParam
 from ssae.errors import DataError, ToolkitError
-from ssae.train import FinetuneConfig, TrainConfig
+from ssae.fit_config import FinetuneConfig, TrainConfig
 
 
 def _fit_options(cls: type, *extra: Opt) -> tuple[Opt, ...]:
@@ -135,9 +135,9 @@ def sae():
 @options(TRAIN_OPTIONS)
 def train(model_id, device, data, corpus, text_field, max_docs, ctx_len, out, **values):
     """Train general SAEs for all submodules of a model from scratch."""
+    _check_one_token_source(data, corpus)
     from ssae.train import train_saes
 
-    _check_one_token_source(data, corpus)
     cfg = TrainConfig(**given(values, TRAIN_OPTIONS))
     lm = _load_lm(model_id, device)
     tokens = _tokens(lm, model_id, data, corpus, text_field, max_docs, ctx_len)
@@ -174,10 +174,10 @@ def finetune(
     **values,
 ):
     """Finetune every SAE of a set on a token dataset or corpus (SSAEs), with ERM or TERM."""
+    _check_one_token_source(data, corpus)
     from ssae.sae_set import SAESet
     from ssae.train import finetune_saes
 
-    _check_one_token_source(data, corpus)
     normalize = {"auto": None, "normalized": True, "raw": False}[units]
     cfg = FinetuneConfig(normalize=normalize, **given(values, FINETUNE_OPTIONS))
     lm = _load_lm(model_id, device)
@@ -213,10 +213,10 @@ def eval_(
     out,
 ):
     """L0, FVU, dead features and spliced cross-entropy of every SAE of a set."""
+    _check_one_token_source(data, corpus)
     from ssae.evaluate import evaluate_saes, metric_table
     from ssae.sae_set import SAESet
 
-    _check_one_token_source(data, corpus)
     lm = _load_lm(model_id, device)
     dicts = SAESet.load(sae_folder, lm, dict_id=dict_id, device=device)
     result = evaluate_saes(

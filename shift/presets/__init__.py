@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from probes.probe import ProbeConfig
+from probes.config import ProbeConfig
 from shift.circuit_config import CircuitConfig
 from shift.world.config import PRESETS as WORLDS
 from ssae.configs import from_mapping
 from ssae.errors import ConfigError
-from ssae.retrieval.pipeline import RetrievalConfig
-from ssae.train import FinetuneConfig, TrainConfig
+from ssae.fit_config import FinetuneConfig, TrainConfig
+from ssae.retrieval.config import RetrievalConfig
 
 WORLD_PREFIX = "world:"
 SOURCES = ("model", "bib", "saes", "corpus")

@@ -15,7 +15,7 @@ from shift.cache import StageRunner
 from shift.config import RunConfig
 from shift.data.bib import BibData
 from shift.methods import Method
-from shift.presets import Preset, get_preset
+from shift.presets import Preset
 from ssae.io import stable_hash
 
 if TYPE_CHECKING:
@@ -46,9 +46,7 @@ class RunContext:
         from shift.data.bib import load_bib
 
         src = cfg.sources
-        preset = get_preset(
-            cfg.preset, model=src.model, bib=src.bib_path, saes=src.sae_folder, corpus=src.corpus
-        )
+        preset = cfg.sourced_preset()
         checked = validate.check_run(cfg, preset)  # before the world is built or any stage runs
         from ssae.models import load_model  # slow to import: only once the options are known good
 
