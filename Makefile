@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test lint bench graphviz clean-venv
+.PHONY: demo test test-fast lint bench graphviz clean-venv
 
 $(BIN)/.runtime: setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,8 +30,12 @@ graphviz:
 demo: $(BIN)/.runtime graphviz
 	$(BIN)/shift run --dataset bib --method ssae --preset tiny --out runs/demo
 
+# The whole suite (what CI runs); test-fast leaves out the tests marked slow, for development.
 test: $(BIN)/.testenv graphviz
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=10 tests
+
+test-fast: $(BIN)/.testenv graphviz
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 lint: $(BIN)/.testenv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
