@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test lint bench graphviz chromium clean-venv
+.PHONY: demo test test-fast lint bench graphviz chromium clean-venv
 
 $(BIN)/.runtime: setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,8 +35,12 @@ chromium:
 demo: $(BIN)/.runtime graphviz
 	$(BIN)/shift run --dataset bib --method ssae --preset tiny --out runs/demo
 
+# The whole suite (what CI runs); test-fast leaves out the tests marked slow, for development.
 test: $(BIN)/.testenv graphviz chromium
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=10 tests
+
+test-fast: $(BIN)/.testenv graphviz chromium
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 lint: $(BIN)/.testenv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

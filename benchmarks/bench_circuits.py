@@ -47,7 +47,8 @@ import torch  # noqa: E402
 from transformers import GPTNeoXForCausalLM  # noqa: E402
 
 import circuits.effects as effects_module  # noqa: E402
-from circuits.effects import EffectConfig, node_effects  # noqa: E402
+from circuits.config import EffectConfig  # noqa: E402
+from circuits.effects import node_effects  # noqa: E402
 from circuits.metrics import probe_metric  # noqa: E402
 from circuits.runner import frozen, run_metric, tile_batch  # noqa: E402
 from ssae.archs import AutoEncoder  # noqa: E402

@@ -82,7 +82,8 @@ def baseline_rows(
 ) -> dict:
     """Original and Oracle (paper recipe, seeds 42..) on the balanced test set of each pair."""
     from probes.activations import default_submodule, pooled_activations
-    from probes.probe import ProbeConfig, train_probe
+    from probes.config import ProbeConfig
+    from probes.probe import train_probe
     from shift.data.bib import load_bib
     from ssae.models import load_model
 

@@ -49,7 +49,8 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode, flop_registry  # noqa: E402
 from transformers import GPTNeoXForCausalLM, PreTrainedTokenizerFast  # noqa: E402
 
-from circuits.effects import EffectConfig, node_effects  # noqa: E402
+from circuits.config import EffectConfig  # noqa: E402
+from circuits.effects import node_effects  # noqa: E402
 from circuits.metrics import probe_metric  # noqa: E402
 from shift.ablation import AblationEvaluator  # noqa: E402
 from shift.skyline import RankedFeature, feature_set  # noqa: E402

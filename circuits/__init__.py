@@ -1,56 +1,50 @@
 """Sparse feature circuits (Marks et al. 2024): indirect effects of SAE features and error nodes
 on a metric, edges between them, the circuit graph, its annotation and its picture.
 
-    from circuits import compute_circuit, probe_metric, annotate_circuit, render_circuit
-    c = compute_circuit(lm, saes, batches, metric, method="ig", steps=10)
+    from circuits import EffectConfig, ThresholdConfig, compute_circuit
+    from circuits import annotate_circuit, render_circuit
+    c = compute_circuit(lm, saes, batches, metric, EffectConfig(steps=10), ThresholdConfig())
     annotate_circuit(c.graph, lm, saes, token_dataset)
     render_circuit(c.graph, "circuit.svg")
 
-Modules: `metrics` (what is explained), `states` (clean and patch values, baselines), `runner`
-(forward passes with edits), `effects` (attribution patching and IG), `exact` (activation
-patching), `edges`, `circuit` (all of it), `graph` (networkx and JSON), `annotate`, `render`.
+Modules: `config` (the settings, without torch), `metrics` (what is explained), `states` (clean
+and patch values, baselines), `runner` (forward passes with edits), `effects` (attribution
+patching and IG), `exact` (activation patching), `edges`, `circuit` (all of it), `data` (batches
+from JSONL examples or a token dataset), `graph` (networkx and JSON), `annotate`, `render`.
+The names below are imported on first use (`ssae.lazy`): `import circuits.config` stays light.
 """
 
-from circuits.annotate import annotate_circuit, load_labels, logit_lens, top_contexts
-from circuits.circuit import Circuit, compute_circuit
-from circuits.edges import edge_effects, node_id
-from circuits.effects import EffectConfig, NodeEffects, node_effects
-from circuits.exact import exact_effects
-from circuits.graph import build_graph, load_graph, save_graph
-from circuits.metrics import (
-    Metric,
-    load_probe_metric,
-    logit_diff,
-    mean_pool,
-    next_token_loss,
-    probe_metric,
-)
-from circuits.render import render_circuit
-from circuits.states import Baseline, compute_means
+from ssae.lazy import lazy_exports
 
-__all__ = [
-    "Baseline",
-    "Circuit",
-    "EffectConfig",
-    "Metric",
-    "NodeEffects",
-    "annotate_circuit",
-    "build_graph",
-    "compute_circuit",
-    "compute_means",
-    "edge_effects",
-    "exact_effects",
-    "load_graph",
-    "load_labels",
-    "load_probe_metric",
-    "logit_diff",
-    "logit_lens",
-    "mean_pool",
-    "next_token_loss",
-    "node_effects",
-    "node_id",
-    "probe_metric",
-    "render_circuit",
-    "save_graph",
-    "top_contexts",
-]
+EXPORTS = {
+    "annotate_circuit": "circuits.annotate",
+    "load_labels": "circuits.annotate",
+    "logit_lens": "circuits.annotate",
+    "top_contexts": "circuits.annotate",
+    "Circuit": "circuits.circuit",
+    "compute_circuit": "circuits.circuit",
+    "Baseline": "circuits.config",
+    "EffectConfig": "circuits.config",
+    "ThresholdConfig": "circuits.config",
+    "edge_effects": "circuits.edges",
+    "node_id": "circuits.edges",
+    "NodeEffects": "circuits.effects",
+    "node_effects": "circuits.effects",
+    "exact_effects": "circuits.exact",
+    "build_graph": "circuits.graph",
+    "effect_summary": "circuits.graph",
+    "load_graph": "circuits.graph",
+    "save_graph": "circuits.graph",
+    "Metric": "circuits.metrics",
+    "load_probe_metric": "circuits.metrics",
+    "logit_diff": "circuits.metrics",
+    "mean_pool": "circuits.metrics",
+    "next_token_loss": "circuits.metrics",
+    "probe_metric": "circuits.metrics",
+    "render_circuit": "circuits.render",
+    "compute_means": "circuits.states",
+}
+"""Name -> the module that defines it."""
+
+__getattr__, __dir__ = lazy_exports(__name__, EXPORTS)
+__all__ = sorted(EXPORTS)

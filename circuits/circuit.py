@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import networkx as nx
 
+from circuits.config import Baseline, EffectConfig, ThresholdConfig
 from circuits.edges import edge_effects
-from circuits.effects import EffectConfig, NodeEffects, node_effects
+from circuits.effects import NodeEffects, node_effects
 from circuits.graph import build_graph, save_graph
 from circuits.metrics import Metric
 from circuits.runner import reachable_specs
-from circuits.states import Baseline, compute_means
+from circuits.states import compute_means
 from ssae.dictionary import Dictionary
 from ssae.models import LoadedModel
 
@@ -45,57 +46,47 @@ def compute_circuit(
     saes: dict[str, Dictionary],
     batches: Iterable[dict],
     metric: Metric,
-    method: str | dict[str, str] = "ig",
-    steps: int = 10,
-    node_threshold: float = 0.1,
-    edge_threshold: float = 0.01,
-    aggregation: str = "sum",
-    baseline: str | Baseline = "zero",
-    ig_mode: str = "per_submodule",
+    config: EffectConfig = EffectConfig(),
+    thresholds: ThresholdConfig = ThresholdConfig(),
     edges: bool = True,
-    max_tokens_per_pass: int = 8192,
     progress: bool = True,
 ) -> Circuit:
     """Node effects, edges and graph of `metric` over `batches` (see the module docstring).
 
     `batches` yields dicts with `input_ids`, `attention_mask` [b, pos] and whatever the metric
-    reads (e.g. `labels`); for `baseline="patch"` also `patch_input_ids`/`patch_attention_mask`.
-    `baseline="mean"` computes the mean activations over the same batches.
+    reads (e.g. `labels`); for a `patch` baseline also `patch_input_ids`/`patch_attention_mask`.
+    A `mean` baseline without means gets the mean activations over the same batches.
     """
     batches = list(batches)
-    if isinstance(baseline, str):
-        if baseline == "mean":
-            names = [s.name for s in reachable_specs(lm, list(saes), metric)]
-            baseline = Baseline("mean", compute_means(lm, saes, batches, names))
-        else:
-            baseline = Baseline(baseline)
-    cfg = EffectConfig(
-        method=method,
-        steps=steps,
-        ig_mode=ig_mode,
-        baseline=baseline,
-        aggregation=aggregation,
-        max_tokens_per_pass=max_tokens_per_pass,
-    )
+    if config.baseline.kind == "mean" and not config.baseline.means:
+        names = [s.name for s in reachable_specs(lm, list(saes), metric)]
+        means = compute_means(lm, saes, batches, names)
+        config = replace(config, baseline=Baseline("mean", means))
     effects, grads = node_effects(
-        lm, saes, batches, metric, cfg, keep_grads=edges, progress=progress
+        lm, saes, batches, metric, config, keep_grads=edges, progress=progress
     )
     weights = (
         edge_effects(
-            lm, saes, batches, metric, effects, cfg, node_threshold, grads, progress=progress
+            lm,
+            saes,
+            batches,
+            metric,
+            effects,
+            config,
+            thresholds.node_threshold,
+            grads,
+            progress=progress,
         )
         if edges
         else {}
     )
     meta = {
-        "method": method if isinstance(method, str) else dict(method),
-        "steps": steps,
-        "ig_mode": ig_mode,
-        "baseline": baseline.kind,
+        "method": config.method if isinstance(config.method, str) else dict(config.method),
+        "steps": config.steps,
+        "ig_mode": config.ig_mode,
+        "baseline": config.baseline.kind,
         "model": lm.name,
         "metric_reads": metric.reads,
     }
-    graph = build_graph(
-        effects, weights, node_threshold, edge_threshold, metric.name, effects.names, meta
-    )
+    graph = build_graph(effects, weights, thresholds, metric.name, effects.names, meta)
     return Circuit(graph=graph, effects=effects, edges=weights)

@@ -185,7 +185,7 @@ def edge_effects(
     metric: Metric,
     effects: NodeEffects,
     cfg: EffectConfig,
-    node_threshold: float = 0.1,
+    node_threshold: float,
     batch_grads: list[BatchGrads] | None = None,
     vjp_chunk: int = 16,
     progress: bool = True,

@@ -74,12 +74,12 @@ the same length).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Literal, get_args
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
+from circuits.config import EffectConfig
 from circuits.metrics import Metric
 from circuits.runner import (
     Recorder,
@@ -90,55 +90,10 @@ from circuits.runner import (
     tile_batch,
     tile_output,
 )
-from circuits.states import Baseline, State, encode_states, patch_states
+from circuits.states import State, encode_states, patch_states
 from ssae.dictionary import Dictionary
-from ssae.errors import ConfigError, DataError, ToolkitError
+from ssae.errors import DataError, ToolkitError
 from ssae.models import LoadedModel, SubmoduleSpec
-
-IgMode = Literal["per_submodule", "joint"]
-Aggregation = Literal["sum", "none"]
-METHODS = ("attrib", "ig")
-IG_MODES: tuple[str, ...] = get_args(IgMode)
-AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
-
-
-@dataclass(frozen=True)
-class EffectConfig:
-    """How node effects are computed."""
-
-    method: str | dict[str, str] = "ig"
-    """`attrib` or `ig` for every submodule, or a dict submodule name -> method."""
-    steps: int = 10
-    """Number of integrated-gradient steps N (alpha = 0, 1/N, ..., (N-1)/N)."""
-    ig_mode: IgMode = "per_submodule"
-    """`per_submodule` (Marks et al.'s code) or `joint` (all submodules interpolated together)."""
-    baseline: Baseline = field(default_factory=Baseline)
-    """Patch values: zero ablation, mean ablation, or a contrastive input."""
-    aggregation: Aggregation = "sum"
-    """`sum` over positions then mean over examples, or `none` (one node per position)."""
-    max_tokens_per_pass: int = 8192
-    """Integration steps are stacked along the batch axis up to this many tokens per pass."""
-
-    def __post_init__(self):
-        methods = self.method.values() if isinstance(self.method, dict) else [self.method]
-        for m in methods:
-            if m not in METHODS:
-                raise ConfigError(f"method must be one of {METHODS}, got {m!r}")
-        if self.steps < 1:
-            raise ConfigError("steps must be >= 1")
-        if self.ig_mode not in IG_MODES:
-            raise ConfigError(f"ig_mode must be one of {IG_MODES}, got {self.ig_mode!r}")
-        if self.aggregation not in AGGREGATIONS:
-            raise ConfigError(
-                f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}"
-            )
-        if self.max_tokens_per_pass < 1:
-            raise ConfigError("max_tokens_per_pass must be >= 1")
-
-    def method_of(self, name: str) -> str:
-        if isinstance(self.method, dict):
-            return self.method.get(name, "ig")
-        return self.method
 
 
 @dataclass

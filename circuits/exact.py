@@ -22,12 +22,13 @@ from collections.abc import Iterable
 import torch
 from tqdm.auto import tqdm
 
-from circuits.effects import AGGREGATIONS, NodeEffects
+from circuits.config import EffectConfig
+from circuits.effects import NodeEffects
 from circuits.metrics import Metric
 from circuits.runner import batch_size, frozen, reachable_specs, run_metric, tile_batch
-from circuits.states import Baseline, State, encode_states, patch_states
+from circuits.states import State, encode_states, patch_states
 from ssae.dictionary import Dictionary
-from ssae.errors import ConfigError, DataError
+from ssae.errors import DataError
 from ssae.models import LoadedModel
 
 Node = tuple  # (submodule, feature index or "error") or (submodule, feature or "error", position)
@@ -71,19 +72,18 @@ def exact_effects(
     saes: dict[str, Dictionary],
     batches: Iterable[dict],
     metric: Metric,
-    baseline: Baseline | None = None,
-    aggregation: str = "sum",
+    config: EffectConfig = EffectConfig(),
     nodes: list[Node] | None = None,
     max_copies: int = 32,
     progress: bool = True,
 ) -> NodeEffects:
-    """Effects of `nodes` (default: every node) by patching each one and rerunning the model.
+    """Effects of `nodes` (default: every node) by patching each one and rerunning the model,
+    towards `config.baseline` and aggregated as `config.aggregation` (the estimator settings of
+    `config` are not used: this is the ground truth they approximate).
 
     Nodes not requested are NaN in the result.
     """
-    if aggregation not in AGGREGATIONS:
-        raise ConfigError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
-    baseline = baseline or Baseline()
+    baseline, aggregation = config.baseline, config.aggregation
     specs = reachable_specs(lm, list(saes), metric)
     names = [s.name for s in specs]
     batches = list(batches)

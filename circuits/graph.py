@@ -28,6 +28,7 @@ from pathlib import Path
 
 import networkx as nx
 
+from circuits.config import ThresholdConfig
 from circuits.edges import METRIC, node_id
 from circuits.effects import NodeEffects
 from ssae.errors import DataError
@@ -54,13 +55,13 @@ def default_label(submodule: str, feature: int | str, position: int | None) -> s
 def build_graph(
     effects: NodeEffects,
     edges: dict[tuple[str, str], float],
-    node_threshold: float = 0.1,
-    edge_threshold: float = 0.01,
+    thresholds: ThresholdConfig = ThresholdConfig(),
     metric_name: str = "metric",
     submodules: list[str] | None = None,
     meta: dict | None = None,
 ) -> nx.DiGraph:
     """Nodes with |effect| > node_threshold, edges between them with |weight| > edge_threshold."""
+    node_threshold, edge_threshold = thresholds.node_threshold, thresholds.edge_threshold
     g = nx.DiGraph()
     order = submodules or effects.names
     g.graph.update(
@@ -137,3 +138,24 @@ def load_graph(path: str | os.PathLike) -> nx.DiGraph:
     except json.JSONDecodeError as e:
         raise DataError(f"circuit file {path} is not valid JSON ({e}); recompute it") from e
     return graph_from_json(data)
+
+
+def effect_summary(g: nx.DiGraph) -> dict:
+    """How the circuit's summed |effect| splits between feature nodes and error nodes: per kind
+    the node count, the |effect| sum, its share of the total and the largest single |effect|
+    (Marks et al. 2024 read a circuit whose features, not its errors, carry the effect)."""
+    kinds = {"feature": [], "error": []}
+    for _, a in g.nodes(data=True):
+        if a.get("kind") in kinds:
+            kinds[a["kind"]].append(abs(float(a["effect"])))
+    total = sum(map(sum, kinds.values()))
+    out = {}
+    for kind, values in kinds.items():
+        out[f"{kind}s"] = {
+            "nodes": len(values),
+            "abs_effect": sum(values),
+            "share": sum(values) / total if total > 0 else None,
+            "largest": max(values, default=0.0),
+        }
+    out["node_threshold"] = g.graph.get("node_threshold")
+    return out

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 from safetensors import safe_open
 
+from circuits.config import METRIC_SPECS
 from ssae.errors import ConfigError, DataError, ToolkitError
 
 LOGITS = "logits"
@@ -170,3 +171,15 @@ def next_token_loss(name: str = "loss") -> Metric:
         return (nll * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
     return Metric(fn=fn, reads=LOGITS, name=name)
+
+
+def metric_from_spec(spec: str, reads: str | None = None) -> Metric:
+    """The metric a text names: `logit-diff`, `loss`, or `probe:PATH` (reading `reads`, else the
+    submodule the probe file's metadata names)."""
+    if spec == "logit-diff":
+        return logit_diff()
+    if spec == "loss":
+        return next_token_loss()
+    if spec.startswith("probe:"):
+        return load_probe_metric(spec[len("probe:") :], reads=reads)
+    raise ToolkitError(f"unknown metric {spec!r}; use {METRIC_SPECS}")

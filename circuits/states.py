@@ -13,19 +13,16 @@ effect compares the clean state with a *patch* state, which is one of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, get_args
+from dataclasses import dataclass
 
 import torch
 
+from circuits.config import Baseline
 from circuits.metrics import Metric
 from circuits.runner import run_metric
 from ssae.dictionary import Dictionary
-from ssae.errors import ConfigError, DataError
+from ssae.errors import DataError
 from ssae.models import LoadedModel, SubmoduleSpec
-
-BaselineKind = Literal["zero", "mean", "patch"]
-BASELINES: tuple[str, ...] = get_args(BaselineKind)
 
 
 @dataclass
@@ -41,22 +38,6 @@ class State:
     def output(self, sae: Dictionary) -> torch.Tensor:
         """The submodule output this state stands for, decode(f) + err."""
         return self.x if self.x is not None else sae.decode(self.f) + self.err
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """What a node is patched to."""
-
-    kind: BaselineKind = "zero"
-    """`zero`, `mean` or `patch` (see the module docstring)."""
-    means: dict[str, State] = field(default_factory=dict)
-    """For `mean`: per submodule, a `State` of mean features [n] and mean error [d]."""
-
-    def __post_init__(self):
-        if self.kind not in BASELINES:
-            raise ConfigError(f"baseline must be one of {BASELINES}, got {self.kind!r}")
-        if self.kind == "mean" and not self.means:
-            raise ConfigError("a mean baseline needs means: use circuits.compute_means")
 
 
 def _stop_after(spec: SubmoduleSpec) -> Metric:
@@ -132,7 +113,10 @@ def patch_states(
             out[s.name] = State(c.f.new_zeros(1, 1, c.f.shape[-1]), c.f.new_zeros(1, 1, d))
         else:
             if s.name not in baseline.means:
-                raise DataError(f"mean baseline has no means for submodule {s.name}")
+                raise DataError(
+                    f"mean baseline has no means for submodule {s.name}: compute them with "
+                    "circuits.compute_means, or let compute_circuit do it"
+                )
             mean = baseline.means[s.name]
             out[s.name] = State(
                 mean.f.to(c.f).reshape(1, 1, -1), mean.err.to(c.f).reshape(1, 1, -1)

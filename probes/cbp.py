@@ -24,69 +24,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from probes.activations import default_submodule, pad_batch
-from probes.probe import LinearProbe, ProbeConfig, train_probe
+from probes.config import CBP_KEYWORDS, CBPConfig
+from probes.probe import LinearProbe, train_probe
 from ssae.errors import CheckpointError, ConfigError
 from ssae.io import atomic_path
 from ssae.models import LoadedModel
-
-CBP_KEYWORDS = (
-    "nurse",
-    "healthcare",
-    "hospital",
-    "patient",
-    "medical",
-    "clinic",
-    "triage",
-    "medication",
-    "emergency",
-    "surgery",
-    "professor",
-    "academia",
-    "research",
-    "university",
-    "tenure",
-    "faculty",
-    "dissertation",
-    "sabbatical",
-    "publication",
-    "grant",
-)
-"""The 20 concepts of the SSAE paper's CBP baseline for professor/nurse (App. G.2)."""
-
-GENDER_KEYWORDS = ("he", "she", "his", "her", "him", "woman", "man", "gender")
-"""Concepts about the spurious attribute, for a bottleneck that names gender and drops it."""
-
-
-@dataclass
-class CBPConfig:
-    """Concept bottleneck probe settings."""
-
-    keywords: tuple[str, ...] = CBP_KEYWORDS
-    """Concept keywords; each becomes one concept vector."""
-    drop: tuple[str, ...] = ()
-    """Keywords removed from the bottleneck after the centring (the paper drops none: its
-    keywords carry no gender)."""
-    standardize: bool = False
-    """Standardise each similarity with the training set's mean and std (not in the paper)."""
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
-    """How the linear probe on the similarities is trained."""
-
-    def __post_init__(self):
-        self.keywords, self.drop = tuple(self.keywords), tuple(self.drop)
-        if len(set(self.keywords)) != len(self.keywords) or not self.keywords:
-            raise ConfigError("CBP keywords must be non-empty and distinct")
-        if not set(self.kept):
-            raise ConfigError("CBP drops every concept; keep at least one keyword")
-
-    @property
-    def kept(self) -> tuple[str, ...]:
-        return tuple(k for k in self.keywords if k not in self.drop)
 
 
 def in_running_text(word: str) -> str:

@@ -20,47 +20,15 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from probes.config import ProbeConfig
 from ssae.errors import CheckpointError, ConfigError
 from ssae.io import atomic_path
-
-
-@dataclass
-class ProbeConfig:
-    """How a probe is trained (defaults: Marks et al. 2024, `bib_shift.ipynb`)."""
-
-    lr: float = 1e-2
-    """AdamW learning rate."""
-    weight_decay: float = 0.01
-    """AdamW weight decay (PyTorch's default, which the paper leaves on)."""
-    epochs: int = 1
-    """Passes over the training set."""
-    batch_size: int = 128
-    """Examples per optimiser step."""
-    min_steps: int = 0
-    """At least this many optimiser steps: whole epochs are repeated on small sets. 0 (the
-    paper's recipe) trains exactly `epochs` epochs."""
-    seed: int = 42
-    """Seed for the initialisation (and the reshuffling, if `shuffle`)."""
-    shuffle: bool = False
-    """Reshuffle every epoch; the paper's data is shuffled once upfront, so off by default."""
-    device: str = "cpu"
-    """Where training runs (the trained probe is returned on the CPU)."""
-
-    def __post_init__(self):
-        if (
-            self.lr <= 0
-            or self.epochs < 1
-            or self.batch_size < 1
-            or self.weight_decay < 0
-            or self.min_steps < 0
-        ):
-            raise ConfigError(f"invalid probe config {self}")
 
 
 class LinearProbe(nn.Module):

@@ -25,9 +25,10 @@ from pathlib import Path
 import torch
 
 from probes.activations import default_submodule, pooled_activations
-from probes.cbp import CBPConfig, ConceptBottleneckProbe, concept_vectors, train_cbp
+from probes.cbp import ConceptBottleneckProbe, concept_vectors, train_cbp
+from probes.config import CBPConfig, ProbeConfig
 from probes.metrics import ProbeMetrics, evaluate_predictions, format_table, write_results
-from probes.probe import LinearProbe, ProbeConfig, save_probe, train_probe
+from probes.probe import LinearProbe, save_probe, train_probe
 from shift.data.bib import BibData, BibSplit, load_bib
 from shift.methods import REFERENCE, Method, ProbeRecipe
 from shift.presets import Preset

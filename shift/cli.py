@@ -9,7 +9,6 @@ shows the traceback instead.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -17,32 +16,61 @@ import click
 
 from ssae.errors import ToolkitError
 
-# name -> (module, attribute); each module owns one command or group.
-_COMMANDS = {
-    "world": ("shift.commands.world", "world"),
-    "probe": ("shift.commands.probe", "probe"),
-    "sae": ("shift.commands.sae", "sae"),
-    "retrieve": ("shift.commands.retrieve", "retrieve"),
-    "circuit": ("shift.commands.circuit", "circuit"),
-    "run": ("shift.commands.run", "run"),
-    "bench": ("shift.commands.bench", "bench"),
-    "study": ("shift.commands.study", "study"),
+COMMANDS = {
+    "world": (
+        "shift.commands.world",
+        "The tiny world: generated corpus, trained Pythia-style LM and a Bias-in-Bios-style "
+        "dataset.",
+    ),
+    "probe": (
+        "shift.commands.probe",
+        "Train and evaluate the Original, CBP and Oracle probes; write OUT/results.json.",
+    ),
+    "sae": (
+        "shift.commands.sae",
+        "Sparse autoencoder sets: train, finetune (ERM / TERM), evaluate, compress.",
+    ),
+    "retrieve": (
+        "shift.commands.retrieve",
+        "Select subdomain documents from a corpus for a few seed examples.",
+    ),
+    "circuit": (
+        "shift.commands.circuit",
+        "Feature circuits: node and edge effects of SAE features on a metric, and their graph.",
+    ),
+    "run": (
+        "shift.commands.run",
+        "Run every SHIFT stage of one method and print the results table.",
+    ),
+    "bench": (
+        "shift.commands.bench",
+        "Compare methods: worst-group, profession and gender accuracy over seeds.",
+    ),
+    "study": (
+        "shift.commands.study",
+        "SSAE studies on a subdomain: data selection, Pareto curves, tail concepts, Tilted ERM.",
+    ),
 }
+"""Command name -> (its module, which defines a click command of that name; the first paragraph
+of its help, for `shift --help`, which then imports no command module: a test keeps the two
+equal)."""
 
 
 class _LazyGroup(click.Group):
-    """Imports a subcommand's module only when it is used, so `shift --help` stays fast."""
+    """Imports a subcommand's module only when that command runs (or prints its own help), so
+    `shift --help` answers at once."""
 
     def list_commands(self, ctx):
-        return [n for n, (mod, _) in _COMMANDS.items() if importlib.util.find_spec(mod) is not None]
+        return list(COMMANDS)
 
     def get_command(self, ctx, name):
-        if name not in _COMMANDS:
+        if name not in COMMANDS:
             return None
-        mod, attr = _COMMANDS[name]
-        if importlib.util.find_spec(mod) is None:
-            return None
-        return getattr(importlib.import_module(mod), attr)
+        return getattr(importlib.import_module(COMMANDS[name][0]), name)
+
+    def format_commands(self, ctx, formatter):
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
 
 
 # Set by the group's --debug option, which click parses before the command runs.

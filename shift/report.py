@@ -11,11 +11,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from circuits.graph import effect_summary, load_graph, save_graph
 from shift.methods import METHODS, paper_numbers
-from ssae.io import atomic_path, write_json, write_text
+from ssae.io import write_json, write_text
 
 if TYPE_CHECKING:
-    from shift.stages import CircuitResult, RunContext, SelectionResult
+    import networkx as nx
+
+    from shift.stages.circuit import CircuitResult
+    from shift.stages.context import RunContext
+    from shift.stages.selection import SelectionResult
 
 COLUMNS = ("profession_acc", "gender_acc", "worst_group_acc")
 
@@ -103,23 +108,25 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
     ctx, cfg = report.ctx, report.ctx.cfg
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
+    circuit_summary = None
     if report.circuit is not None:
         for name in ("circuit.svg", "circuit.png"):
             shutil.copyfile(report.circuit.dir / name, out / name)
-        write_circuit_files(report, out)
+        circuit_summary = effect_summary(write_circuit_files(report, out))
     if report.selection is not None and report.selection.plot is not None:
         shutil.copyfile(report.selection.plot, out / "skyline.png")
     timings = {k: round(v, 2) for k, v in ctx.runner.timings.items()}
     timings["total (this run)"] = round(seconds, 2)
     k = report.selection.k if report.selection else None
     table = report.table
-    sections = _sections(report, timings, out)
+    sections = _sections(report, timings, out, circuit_summary)
     preset = {key: str(v) if isinstance(v, Path) else v for key, v in asdict(ctx.preset).items()}
     extra = {
         "k": k,
         "features": report.selection.features if report.selection else [],
         "circuit": "circuit.svg" if report.circuit else None,
         "circuit_view": "circuit.html" if report.circuit else None,
+        "circuit_summary": circuit_summary,
         "timings_s": timings,
         "peak_rss_mib": dict(ctx.runner.peak_rss_mib),
         "sae_eval": report.sae_eval,
@@ -142,19 +149,20 @@ def write_run_report(report: RunReport, seconds: float) -> dict:
     }
 
 
-def write_circuit_files(report: RunReport, out: Path) -> None:
+def write_circuit_files(report: RunReport, out: Path) -> nx.DiGraph:
     """`circuit.json` with the features the edit ablated and how they were chosen, and its
     explorer `circuit.html` (`circuits.view`), which rings those features."""
-    from circuits.graph import load_graph, save_graph
     from circuits.view import write_circuit_view
 
     graph = load_graph(report.circuit.dir / "circuit.json")
-    label = report.ctx.method.row_labels(report.ctx.cfg.finetune.tilt)[0]
+    cfg = report.ctx.cfg
+    label = report.ctx.method.row_labels(cfg.finetune.tilt, cfg.arch)[0]
     if report.selection is not None:
         graph.graph["ablated"] = list(report.selection.features)
         graph.graph["ablation_note"] = f"{label}: {ablation_note(report)}"
     save_graph(graph, out / "circuit.json")
     write_circuit_view(graph, out / "circuit.html", title=circuit_title(report.ctx))
+    return graph
 
 
 def circuit_title(ctx: RunContext) -> str:
@@ -180,7 +188,9 @@ def ablation_note(report: RunReport) -> str:
     )
 
 
-def _sections(report: RunReport, timings: dict, out: Path) -> list[str]:
+def _sections(
+    report: RunReport, timings: dict, out: Path, circuit_summary: dict | None
+) -> list[str]:
     cfg, sections = report.ctx.cfg, []
     if report.selection is not None:
         how = "(from the file)" if cfg.selection.features_file else "(best dev profession accuracy)"
@@ -188,6 +198,8 @@ def _sections(report: RunReport, timings: dict, out: Path) -> list[str]:
     if report.circuit is not None:
         sections += [
             "![circuit](circuit.svg)",
+            "",
+            circuit_summary_text(circuit_summary),
             "",
             "Explore it in [circuit.html](circuit.html) (thresholds, filters, search, feature "
             "cards; opens from disk).",
@@ -220,6 +232,17 @@ def _sections(report: RunReport, timings: dict, out: Path) -> list[str]:
     return [*sections, ""]
 
 
+def circuit_summary_text(summary: dict) -> str:
+    """One sentence of `circuits.graph.effect_summary`: the features' and the errors' part."""
+    f, e = summary["features"], summary["errors"]
+    share = f"{f['share']:.2f}" if f["share"] is not None else "-"
+    return (
+        f"Feature nodes carry {share} of the circuit's summed |effect| ({f['abs_effect']:.1f} "
+        f"over {f['nodes']} features against {e['abs_effect']:.1f} over {e['nodes']} error "
+        f"nodes; largest single feature {f['largest']:.2f}, error {e['largest']:.2f})."
+    )
+
+
 def sae_eval_markdown(result: dict, label: str) -> str:
     """Per-submodule L0, FVU and spliced CE increase; GSAE next to SSAE when both were evaluated."""
     runs = [(label, result["saes"])] + ([("GSAE", result["gsae"])] if "gsae" in result else [])
@@ -240,27 +263,3 @@ def sae_eval_markdown(result: dict, label: str) -> str:
         for name, r in runs
     )
     return "\n".join(lines) + f"\n\nClean CE {clean:.4f} nats/token. {means}.\n"
-
-
-def plot_sweep(points, best_k: int, path: Path, label: str) -> None:
-    """Dev profession and gender accuracy against the number of ablated features."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ks = [p.k for p in points]
-    ax.plot(ks, [p.profession_acc for p in points], label="profession acc (dev)")
-    ax.plot(ks, [p.gender_acc for p in points], label="gender acc (dev)")
-    ax.axvline(best_k, color="grey", ls="--", label=f"chosen k = {best_k}")
-    ax.axhline(0.5, color="lightgrey", lw=0.8)
-    ax.set_xlabel("features ablated (k)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"{label}: features ablated")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)

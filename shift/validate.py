@@ -25,8 +25,10 @@ from typing import Any
 
 import click
 
+from shift.data.professions import parse_professions
 from ssae.errors import DataError, ToolkitError
 from ssae.io import shift_home
+from ssae.retrieval.config import METHODS
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 _FEATURE_ID = re.compile(r"^(?P<submodule>[^/\s]+)/(?P<index>\d+)$")
@@ -83,8 +85,6 @@ def check_values(values: Mapping[str, Any]) -> None:
     if values.get("max_per_group") is not None:
         at_least("--max-per-group", values["max_per_group"], 1)
     if values.get("retrieval") is not None:
-        from ssae.retrieval.pipeline import METHODS
-
         if values["retrieval"] not in METHODS:
             raise ToolkitError(
                 f"unknown --retrieval {values['retrieval']!r}; choose one of {', '.join(METHODS)}"
@@ -97,16 +97,20 @@ def check_values(values: Mapping[str, Any]) -> None:
 
 def device(name: str, option: str = "--device") -> str:
     """A torch device string that works on this machine; `auto` is CUDA when present, else CPU."""
-    import torch
-
     name = str(name).strip().lower()
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
     kind, _, index = name.partition(":")
-    if kind not in DEVICE_TYPES or (index and not index.isdigit()) or (kind == "cpu" and index):
+    if name != "auto" and (
+        kind not in DEVICE_TYPES or (index and not index.isdigit()) or (kind == "cpu" and index)
+    ):
         raise ToolkitError(
             f"{option} {name!r} is not a device: use auto, cpu, cuda or cuda:N (N = GPU number)"
         )
+    if name == "cpu":
+        return name
+    import torch  # lazy: only asking for a GPU needs it, and it takes seconds to import
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise ToolkitError(
@@ -264,11 +268,8 @@ def labels(
 def check_run(cfg: Any, preset: Any) -> CheckedRun:
     """Everything of a `RunConfig` that touches the machine or the disk, against its preset
     (unresolved: nothing here builds the world)."""
-    from shift.data.bib import parse_professions
-
     src = cfg.sources
     parse_professions(src.professions)
-    dev = device(cfg.device)
     out = writable_dir(cfg.out, "--out")
     writable_dir(shift_home(), "the cache folder SHIFT_HOME")
     sources = {
@@ -286,7 +287,8 @@ def check_run(cfg: Any, preset: Any) -> CheckedRun:
     if features_file is not None:
         features = feature_ids(features_file, submodules, _width(cfg, preset))
     human = labels(cfg.circuit.labels, submodules) if cfg.circuit.labels is not None else None
-    return CheckedRun(device=dev, out=out, features=features, labels=human)
+    # Last: `auto` and `cuda` import torch, which every check above does without.
+    return CheckedRun(device=device(cfg.device), out=out, features=features, labels=human)
 
 
 def _check_sae_recipe(cfg: Any, preset: Any) -> None:

@@ -106,3 +106,12 @@ def browser():
         pytest.skip(why)
     with chromium() as context:
         yield context
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that needs the micro world (built once per session, minutes on 2 cores) is
+    `slow`, so `pytest -m "not slow"` runs without building it; the others that are slow carry
+    the marker themselves."""
+    for item in items:
+        if "micro_world" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

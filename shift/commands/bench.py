@@ -90,9 +90,8 @@ def bench(methods, archs, sae_seeds, seeds, out, sae_eval, n_reps, **shared):
     --out keeps the finished cells and runs the rest; runs computed from another world, code,
     preset or torch are refused.
     """
-    from shift.bench import plan, run_bench
+    from shift.bench import markdown, plan, run_bench
     from shift.config import RunConfig
-    from shift.pipeline import run_pipeline
     from shift.provenance import for_run
     from ssae.errors import ToolkitError
 
@@ -128,14 +127,14 @@ def bench(methods, archs, sae_seeds, seeds, out, sae_eval, n_reps, **shared):
             circuit_graph=False,  # no row reads the graph; `shift run` draws it
             **shared,
         )
+        from shift.pipeline import run_pipeline  # after the checks: it imports the model stack
+
         return run_pipeline(cfg, quiet=True)
 
     cells = plan(chosen, arch_list, sae_seeds, seeds)
-    expected = for_run(first.named_preset())
+    expected = for_run(first.sourced_preset())
     result = run_bench(
         out, cells, settings, run_cell, lambda m: click.echo(m, err=True), n_reps, expected
     )
-    from shift.bench import markdown
-
     click.echo(markdown(result))
     click.echo(f"Written: {out / 'bench.md'}, {out / 'bench.png'}")

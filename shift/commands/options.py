@@ -109,6 +109,13 @@ def given(values: dict[str, Any], opts: Sequence[Opt]) -> dict[str, Any]:
     return out
 
 
+def configure(cls: type, values: dict[str, Any], opts: Sequence[Opt], **extra: Any) -> Any:
+    """`cls` built from the given option values (`given`) of its fields in `opts`, plus `extra`;
+    every other field keeps the class's default."""
+    fields = {o.field: values[o.name] for o in opts if o.cls is cls and o.name in values}
+    return cls(**fields, **extra)
+
+
 def _field_default(cls: type, name: str) -> Any:
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
     if f.default is not dataclasses.MISSING:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from probes.cbp import CBP_KEYWORDS, CBPConfig
+from probes.config import CBP_KEYWORDS, CBPConfig
 from shift.commands.options import Opt, given, options
 from shift.commands.run import run_options
 
@@ -55,7 +55,7 @@ def probe(submodule, batch_size, out, **values):
     from probes.metrics import format_table
     from shift.baselines import run_baselines
     from shift.config import DATASETS, RunConfig
-    from shift.data.bib import parse_professions
+    from shift.data.professions import parse_professions
     from shift.presets import get_preset
     from shift.validate import device as device_of
     from ssae.errors import ConfigError

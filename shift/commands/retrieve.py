@@ -14,7 +14,7 @@ import re
 import click
 
 from shift.commands.options import Opt, given, options, path_option
-from ssae.retrieval.pipeline import RetrievalConfig
+from ssae.retrieval.config import RetrievalConfig
 
 
 def _bib_seeds(bib_source: str, professions: str, n_seeds: int) -> list[str]:

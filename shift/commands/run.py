@@ -12,6 +12,7 @@ import click
 
 from shift.commands.options import Opt, given, options
 from shift.config import OPTIONS, RunConfig, section_class
+from shift.validate import check_run
 from ssae.errors import ToolkitError
 
 FLAGS = {"method": ("--method", "--sae"), "features_file": ("--features",)}
@@ -70,9 +71,11 @@ def run(retired_saes, **values):
             f"--saes is retired: pass the dictionary folder as --sae-folder {retired_saes} "
             "(the method is --method)"
         )
+    cfg = RunConfig.from_options(**given(values, run_options()))
+    # The door: every check that needs no model, before the model stack is imported (seconds).
+    check_run(cfg, cfg.sourced_preset())
     from shift.pipeline import run_pipeline
 
-    cfg = RunConfig.from_options(**given(values, run_options()))
     result = run_pipeline(cfg)
     click.echo("")
     click.echo(result["markdown"])

@@ -15,7 +15,7 @@ from shift.commands.options import Opt, given, options, path_option
 from shift.validate import DeviceParam
 from ssae.arch_config import ARCH_NAMES
 from ssae.errors import DataError, ToolkitError
-from ssae.train import FinetuneConfig, TrainConfig
+from ssae.fit_config import FinetuneConfig, TrainConfig
 
 
 def _fit_options(cls: type, *extra: Opt) -> tuple[Opt, ...]:
@@ -175,6 +175,7 @@ def train(
     """Train general SAEs for all submodules of a model from scratch.
 
     `--target-l0` is the L1 architectures' adaptive-L1 target, and JumpReLU's L0 target."""
+    _check_one_token_source(data, corpus)
     from ssae.train import train_saes
 
     cfg, model_id, corpus, ctx_len = _train_recipe(
@@ -182,7 +183,6 @@ def train(
     )
     if model_id is None:
         raise ToolkitError("pass --model (a model id or folder) or --preset")
-    _check_one_token_source(data, corpus)
     lm = _load_lm(model_id, device)
     tokens = _tokens(lm, model_id, data, corpus, text_field, max_docs, ctx_len)
     saes = train_saes(lm, tokens, cfg, out)
@@ -252,10 +252,10 @@ def finetune(
     **values,
 ):
     """Finetune every SAE of a set on a token dataset or corpus (SSAEs), with ERM or TERM."""
+    _check_one_token_source(data, corpus)
     from ssae.sae_set import SAESet
     from ssae.train import finetune_saes
 
-    _check_one_token_source(data, corpus)
     normalize = {"auto": None, "normalized": True, "raw": False}[units]
     cfg = FinetuneConfig(normalize=normalize, **given(values, FINETUNE_OPTIONS))
     lm = _load_lm(model_id, device)
@@ -291,10 +291,10 @@ def eval_(
     out,
 ):
     """L0, FVU, dead features and spliced cross-entropy of every SAE of a set."""
+    _check_one_token_source(data, corpus)
     from ssae.evaluate import evaluate_saes, metric_table
     from ssae.sae_set import SAESet
 
-    _check_one_token_source(data, corpus)
     lm = _load_lm(model_id, device)
     dicts = SAESet.load(sae_folder, lm, dict_id=dict_id, device=device)
     result = evaluate_saes(

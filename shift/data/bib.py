@@ -33,6 +33,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from shift.data.professions import (
+    DEFAULT_PROFESSIONS,
+    GENDERS,
+    PROFESSIONS,
+    parse_professions,
+)
 from ssae.errors import DataError
 
 HUB_ID = "LabHC/bias_in_bios"
@@ -50,69 +56,7 @@ _SPLIT_STEMS = {
 # LabHC's own proportions (257k / 40k / 99k), used to partition a single file without a split column.
 _SINGLE_FILE_FRACTIONS = {"train": 0.65, "dev": 0.10, "test": 0.25}
 
-PROFESSIONS = (
-    "accountant",
-    "architect",
-    "attorney",
-    "chiropractor",
-    "comedian",
-    "composer",
-    "dentist",
-    "dietitian",
-    "dj",
-    "filmmaker",
-    "interior_designer",
-    "journalist",
-    "model",
-    "nurse",
-    "painter",
-    "paralegal",
-    "pastor",
-    "personal_trainer",
-    "photographer",
-    "physician",
-    "poet",
-    "professor",
-    "psychologist",
-    "rapper",
-    "software_engineer",
-    "surgeon",
-    "teacher",
-    "yoga_teacher",
-)
-"""LabHC profession ids: `PROFESSIONS[i]` is the name of id i."""
-
-GENDERS = ("male", "female")
-DEFAULT_PROFESSIONS = ("professor", "nurse")
 DEFAULT_SEED = 42
-
-
-def profession_id(profession: str | int) -> int:
-    """LabHC id of a profession given by name (any case, `_`/`-`/space) or id."""
-    if isinstance(profession, (int, np.integer)) and not isinstance(profession, bool):
-        pid = int(profession)
-    else:
-        text = str(profession).strip().lower()
-        if text.isdigit():
-            pid = int(text)
-        else:
-            name = re.sub(r"[\s\-]+", "_", text)
-            pid = PROFESSIONS.index(name) if name in PROFESSIONS else -1
-    if not 0 <= pid < len(PROFESSIONS):
-        listing = ", ".join(f"{n}={i}" for i, n in enumerate(PROFESSIONS))
-        raise DataError(f"unknown profession {profession!r}; use a name or id: {listing}")
-    return pid
-
-
-def parse_professions(spec: str | Sequence[str | int]) -> tuple[int, int]:
-    """`"professor,nurse"` or `("professor", 13)` -> `(21, 13)`: the pair (label 0, label 1)."""
-    items = [s for s in spec.split(",") if s.strip()] if isinstance(spec, str) else list(spec)
-    if len(items) != 2:
-        raise DataError(f"--professions needs exactly two professions A,B (got {spec!r})")
-    a, b = (profession_id(x) for x in items)
-    if a == b:
-        raise DataError(f"--professions needs two different professions (got {spec!r})")
-    return a, b
 
 
 @dataclass

@@ -73,12 +73,6 @@ def _effect_inputs(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) ->
     }
 
 
-def _effect_options(ctx: RunContext) -> dict:
-    """`compute_circuit`'s keyword arguments for the run's effect estimator."""
-    fields = ("method", "steps", "ig_mode", "baseline", "max_tokens_per_pass")
-    return {f: getattr(ctx.cfg.effects, f) for f in fields}
-
-
 def run_gender_effects(ctx: RunContext, saes: Dictionaries, probes: ProbesResult) -> GenderEffects:
     from circuits.circuit import compute_circuit
 
@@ -88,9 +82,7 @@ def run_gender_effects(ctx: RunContext, saes: Dictionaries, probes: ProbesResult
         train = ctx.bib["train"]
         bal = train.balanced[: ctx.cfg.circuit.examples]
         batches = ctx.labelled_batches(train.select(bal), train.gender[bal])
-        gender = compute_circuit(
-            ctx.lm, dicts, batches, metric, edges=False, **_effect_options(ctx)
-        )
+        gender = compute_circuit(ctx.lm, dicts, batches, metric, ctx.cfg.effects, edges=False)
         effects = {k: v.contiguous().float() for k, v in gender.effects.features.items()}
         save_file(effects, str(d / "gender_effects.safetensors"))
         return {}
@@ -124,15 +116,7 @@ def run_circuit(
         # The classifier's circuit: ambiguous set, negative logit of the correct class.
         amb = train.ambiguous[:n]
         batches = ctx.labelled_batches(train.select(amb), train.profession[amb])
-        graph = compute_circuit(
-            ctx.lm,
-            dicts,
-            batches,
-            metric,
-            node_threshold=circuit.node_threshold,
-            edge_threshold=circuit.edge_threshold,
-            **_effect_options(ctx),
-        ).graph
+        graph = compute_circuit(ctx.lm, dicts, batches, metric, ctx.cfg.effects, circuit).graph
         annotate_with_contexts(graph, contexts.load(), ctx.lm.tokenizer, labels=circuit.labels)
         save_graph(graph, d / "circuit.json")
         for suffix in ("svg", "png"):

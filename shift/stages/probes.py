@@ -37,7 +37,7 @@ def probe_config(ctx: RunContext):
 
 def run_probes(ctx: RunContext, methods: tuple[Method, ...] = REFERENCE) -> ProbesResult:
     """Train and score `methods` (default: the reference rows) on the run's data."""
-    from probes.cbp import CBPConfig
+    from probes.config import CBPConfig
     from shift.baselines import run_baselines, words_fingerprint
 
     probe_cfg = probe_config(ctx)

@@ -97,8 +97,7 @@ def _sweep(
     ctx: RunContext, dicts, probes: ProbesResult, gender_effects, d: Path, max_k: int
 ) -> dict:
     from probes.probe import load_probe
-    from shift.report import plot_sweep
-    from shift.skyline import rank_features, sweep
+    from shift.skyline import plot_sweep, rank_features, sweep
 
     if gender_effects is not None:
         ranking = load_file(str(gender_effects.path))

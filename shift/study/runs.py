@@ -182,7 +182,7 @@ def evaluate_splits(ctx: StudyContext, dictionary: Dictionary) -> dict[str, dict
 
 
 def _config(ctx: StudyContext, spec: RunSpec):
-    from ssae.train import FinetuneConfig, TrainConfig
+    from ssae.fit_config import FinetuneConfig, TrainConfig
 
     study = ctx.study
     common = dict(

@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 
 from ssae.io import markdown_table, write_json, write_text
-from ssae.retrieval.pipeline import METHODS, RetrievalResult, retrieve
+from ssae.retrieval.config import METHODS
+from ssae.retrieval.pipeline import RetrievalResult, retrieve
 
 
 def precision_table(results: dict[str, RetrievalResult], topic: str) -> list[dict]:

@@ -41,8 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ssae.errors import ConfigError
-
-MERGES = ("max", "mean")
+from ssae.retrieval.config import MERGES
 
 
 @dataclass

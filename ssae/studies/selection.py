@@ -26,9 +26,10 @@ import numpy as np
 
 from ssae.errors import DataError, ToolkitError
 from ssae.io import write_json
+from ssae.retrieval.config import METHODS as RETRIEVAL_METHODS
+from ssae.retrieval.config import RetrievalConfig
 from ssae.retrieval.corpus import Corpus, load_corpus, prepare_corpus
-from ssae.retrieval.pipeline import METHODS as RETRIEVAL_METHODS
-from ssae.retrieval.pipeline import RetrievalConfig, retrieve
+from ssae.retrieval.pipeline import retrieve
 from ssae.retrieval.select import Ranking, take_budget
 from ssae.tokens import TokenDataset
 

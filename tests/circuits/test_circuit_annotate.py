@@ -67,7 +67,7 @@ def test_labels_and_annotate_circuit(tiny_lm, tiny_saes, tmp_path):
         aggregation="sum",
         n_examples=1,
     )
-    g = build_graph(effects, {}, 0.1, 0.01)
+    g = build_graph(effects, {})
     labels = tmp_path / "labels.jsonl"
     labels.write_text(
         json.dumps({"feature": "resid_out_layer1/2", "label": "nurse words"})

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from circuits.config import Baseline, EffectConfig
 from circuits.edges import METRIC, edge_effects, node_id
-from circuits.effects import EffectConfig, node_effects
+from circuits.effects import node_effects
 from circuits.metrics import Metric, logit_diff
 from circuits.runner import run_metric
-from circuits.states import Baseline, encode_states, patch_states
+from circuits.states import encode_states, patch_states
 from tests.circuits.circuit_helpers import make_batch
 
 EPS = 1e-5

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from circuits.effects import EffectConfig, node_effects
+from circuits.config import Baseline, EffectConfig
+from circuits.effects import node_effects
 from circuits.exact import exact_effects
 from circuits.metrics import Metric, logit_diff, probe_metric
 from circuits.runner import reachable_specs, run_metric
-from circuits.states import Baseline, State, compute_means, encode_states
+from circuits.states import State, compute_means, encode_states
 from tests.circuits.circuit_helpers import make_batch
 
 
@@ -37,9 +38,7 @@ def test_attribution_equals_exact_patching_when_metric_is_linear(
     base = _baseline(baseline, tiny_lm, saes, batch)
     cfg = EffectConfig(method="attrib", baseline=base, aggregation=aggregation)
     approx, _ = node_effects(tiny_lm, saes, [batch], metric, cfg, progress=False)
-    exact = exact_effects(
-        tiny_lm, saes, [batch], metric, base, aggregation=aggregation, progress=False
-    )
+    exact = exact_effects(tiny_lm, saes, [batch], metric, cfg, progress=False)
     f_a, f_e = approx.features["resid_out_layer1"], exact.features["resid_out_layer1"]
     assert f_e.abs().max() > 1e-3  # the test is not vacuous
     assert torch.allclose(f_a, f_e, atol=1e-9, rtol=1e-7)
@@ -94,7 +93,9 @@ def test_ig_of_a_single_node_converges_to_its_exact_effect(tiny_lm, tiny_saes):
     j = int(f.argmax())
     f[j] = 0.0  # ablate feature j only
     base = Baseline("mean", {name: State(f, err)})
-    exact = exact_effects(tiny_lm, saes, [batch], metric, base, nodes=[(name, j)], progress=False)
+    exact = exact_effects(
+        tiny_lm, saes, [batch], metric, EffectConfig(baseline=base), [(name, j)], progress=False
+    )
     target = float(exact.features[name][j])
     assert abs(target) > 1e-4
     errs = []

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from circuits import compute_circuit, load_graph, logit_diff, render_circuit, save_graph
+from circuits.config import EffectConfig, ThresholdConfig
 from circuits.edges import METRIC
 from circuits.effects import NodeEffects
-from circuits.graph import build_graph
+from circuits.graph import build_graph, effect_summary
 from circuits.render import to_dot
 from ssae.errors import DataError, ToolkitError
 from tests.circuits.circuit_helpers import make_batch
@@ -40,7 +41,23 @@ def _graph():
         ("resid_out_layer0/2", METRIC): -0.9,
         ("resid_out_layer0/error", METRIC): -0.4,
     }
-    return build_graph(_effects(), edges, 0.1, 0.01, "probe", meta={"method": "ig", "steps": 10})
+    return build_graph(
+        _effects(), edges, ThresholdConfig(), "probe", meta={"method": "ig", "steps": 10}
+    )
+
+
+def test_effect_summary_splits_the_circuit_between_features_and_errors():
+    """Over the nodes above the threshold: features 0.5, 0.3, 0.2, 0.9; the one error 0.4 (the
+    embed error, 0.02, is below the threshold and the metric node is neither)."""
+    summary = effect_summary(_graph())
+    f, e = summary["features"], summary["errors"]
+    assert (f["nodes"], e["nodes"]) == (4, 1)
+    assert f["abs_effect"] == pytest.approx(1.9) and e["abs_effect"] == pytest.approx(0.4)
+    assert f["share"] == pytest.approx(1.9 / 2.3) and e["share"] == pytest.approx(0.4 / 2.3)
+    assert (f["largest"], e["largest"]) == (pytest.approx(0.9), pytest.approx(0.4))
+    assert summary["node_threshold"] == 0.1
+    empty = effect_summary(build_graph(_effects(), {}, ThresholdConfig(node_threshold=5.0)))
+    assert empty["features"]["nodes"] == 0 and empty["features"]["share"] is None
 
 
 def test_thresholds_and_attributes():
@@ -146,9 +163,8 @@ def test_compute_circuit_end_to_end(tiny_lm, tiny_saes, tmp_path):
         tiny_saes,
         [make_batch()],
         logit_diff(),
-        steps=3,
-        node_threshold=0.01,
-        edge_threshold=0.001,
+        EffectConfig(steps=3),
+        ThresholdConfig(node_threshold=0.01, edge_threshold=0.001),
         progress=False,
     )
     g = c.graph

@@ -14,6 +14,7 @@ from scipy.stats import spearmanr
 from circuits import (
     Baseline,
     EffectConfig,
+    ThresholdConfig,
     compute_circuit,
     compute_means,
     exact_effects,
@@ -61,7 +62,9 @@ def test_ig_ranks_nodes_like_exact_patching(world, baseline):
     )
     nodes = sorted(ig.nodes(), key=lambda r: -abs(r[3]))[:TOP]
     top = [(name, j) for name, j, _, _ in nodes]
-    exact = exact_effects(lm, saes, [batch], metric, base, nodes=top, progress=False)
+    exact = exact_effects(
+        lm, saes, [batch], metric, EffectConfig(baseline=base), nodes=top, progress=False
+    )
     truth = [_value(exact, n) for n in top]
     rho = {"ig": spearmanr([_value(ig, n) for n in top], truth).statistic}
     for label, cfg in {
@@ -91,9 +94,8 @@ def test_circuit_annotation_and_picture(world, tmp_path):
         saes,
         [world["batch"]],
         world["metric"],
-        steps=4,
-        node_threshold=0.02,
-        edge_threshold=0.005,
+        EffectConfig(steps=4),
+        ThresholdConfig(node_threshold=0.02, edge_threshold=0.005),
         progress=False,
     )
     texts = world["bib"].hard_text.tolist()[:40]

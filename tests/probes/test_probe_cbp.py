@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from probes.cbp import (
-    CBP_KEYWORDS,
-    GENDER_KEYWORDS,
-    CBPConfig,
-    ConceptBottleneckProbe,
-    concept_vectors,
-    cosine_similarities,
-    train_cbp,
-)
-from probes.probe import ProbeConfig
+from probes.cbp import ConceptBottleneckProbe, concept_vectors, cosine_similarities, train_cbp
+from probes.config import CBP_KEYWORDS, GENDER_KEYWORDS, CBPConfig, ProbeConfig
 
 
 def test_concept_vectors_are_centred_last_token_states(small_lm):

@@ -42,6 +42,7 @@ def bib_dir(tmp_path):
     return d
 
 
+@pytest.mark.slow
 def test_paper_path_end_to_end(pythia70m_dir, bib_dir, tmp_path, shift_home, capsys):
     out = tmp_path / "out"
     main(
@@ -146,7 +147,7 @@ def test_tiny_path_on_the_micro_world(micro_world, tmp_path, monkeypatch):
     from shift.presets import get_preset
 
     monkeypatch.setattr(presets, "_world", lambda name, job=None, verify=False: micro_world)
-    from probes.probe import ProbeConfig
+    from probes.config import ProbeConfig
 
     run = run_baselines(
         get_preset("tiny"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from probes.probe import LinearProbe, ProbeConfig, accuracy, load_probe, save_probe, train_probe
+from probes.config import ProbeConfig
+from probes.probe import LinearProbe, accuracy, load_probe, save_probe, train_probe
 from ssae.errors import CheckpointError
 
 

@@ -127,6 +127,7 @@ def test_rank_features_orders_across_submodules():
     assert fs["a"].tolist() == [1] and fs["b"].tolist() == [0, 1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cache_prefix", [True, False])
 def test_pooled_sweep_equals_one_pass_per_set(setup, cache_prefix):
     """The sweep's reuse of the previous set's residual stream changes no bit of the result,

@@ -10,14 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from shift.data.bib import (
-    PROFESSIONS,
-    build_split,
-    load_bib,
-    load_bib_tables,
-    parse_professions,
-    profession_id,
-)
+from shift.data.bib import build_split, load_bib, load_bib_tables
+from shift.data.professions import PROFESSIONS, parse_professions, profession_id
 from ssae.errors import DataError
 
 PROF, NURSE, SURGEON = 21, 13, 25

@@ -43,6 +43,13 @@ def test_report_has_every_row_and_artifact(ssae_run):
     )
     md = (out / "results.md").read_text()
     assert "| SSAE SHIFT |" in md and "circuit.svg" in md
+    # The circuit's split between features and error nodes, as `circuits.graph` counts it.
+    kinds = [a["kind"] for a in json.loads((out / "circuit.json").read_text())["nodes"]]
+    summary = saved["circuit_summary"]
+    assert summary["features"]["nodes"] == kinds.count("feature") > 0
+    assert summary["errors"]["nodes"] == kinds.count("error")
+    assert summary["features"]["share"] + summary["errors"]["share"] == pytest.approx(1.0)
+    assert "Feature nodes carry" in md
     svg = (out / "circuit.svg").read_text()
     assert "<svg" in svg and "probe" in svg
     assert (out / "circuit.png").stat().st_size > 1000 and (out / "skyline.png").exists()
@@ -345,11 +352,11 @@ def test_per_submodule_ig_is_the_default_everywhere():
     from click.testing import CliRunner
 
     from circuits.circuit import compute_circuit
-    from circuits.effects import EffectConfig
+    from circuits.config import EffectConfig
     from shift.cli import cli
 
     assert RunConfig().effects.ig_mode == "per_submodule" == EffectConfig().ig_mode
-    assert inspect.signature(compute_circuit).parameters["ig_mode"].default == "per_submodule"
+    assert inspect.signature(compute_circuit).parameters["config"].default == EffectConfig()
     for args in (["run", "--help"], ["circuit", "compute", "--help"]):
         text = " ".join(CliRunner().invoke(cli, args).output.split())
         assert "--ig-mode [per_submodule|joint]" in text

@@ -126,6 +126,7 @@ def test_rerun_reuses_outputs_and_indexes(runs, synth_corpus, bio_seeds, lm, neo
     assert len(sorted((tmp / "cache" / "bm25").glob("*/ids.json"))) == 1
 
 
+@pytest.mark.slow
 def test_corpus_embedded_elsewhere_is_not_embedded_again(
     tmp_path, synth_corpus, bio_seeds, lm, monkeypatch
 ):
