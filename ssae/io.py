@@ -101,7 +101,8 @@ def read_jsonl(
     """The objects of a JSON-lines file, blank lines skipped, at most `max_rows`.
 
     Every object must have the `required` fields with values of the given types; a missing file,
-    a line that is not JSON or a missing field is a one-line `DataError` naming the line."""
+    a line that is not UTF-8 or not JSON, or a missing field is a one-line `DataError` naming the
+    line."""
     from ssae.errors import DataError
 
     path = Path(path)
@@ -109,8 +110,15 @@ def read_jsonl(
         raise DataError(f"{path} does not exist; pass a .jsonl file with one JSON object per line")
     required = dict(required or {})
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno} is not UTF-8 text (byte 0x{raw[e.start]:02x} at column "
+                    f"{e.start + 1}); save the file as UTF-8"
+                ) from None
             if not line.strip():
                 continue
             try:

@@ -36,6 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ssae.activations import ActivationCache, read_activations
+from ssae.content import source_key
 from ssae.dictionary import AutoEncoder
 from ssae.errors import DataError, ToolkitError
 from ssae.fit_config import FinetuneConfig, FitConfig, TrainConfig
@@ -154,7 +155,7 @@ def _fit_run(
         {
             "kind": kind,
             "cfg": cfg.fingerprint(),
-            "model": lm.name,
+            "model": source_key(lm.name),  # what the model holds, not where it is
             "data": digest({"input_ids": tokens.input_ids, "lengths": tokens.lengths}),
             "init": None if fresh else {n: digest(saes[n].state_dict()) for n in saes},
             "parents": None if fresh else {n: _trained_with(saes, n) for n in saes},
@@ -362,10 +363,4 @@ def _batch(tokens: TokenDataset, rows: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def _check_tokens(lm: LoadedModel, tokens: TokenDataset) -> None:
-    vocab = lm.model.config.vocab_size
-    top = int(tokens.input_ids.max()) if tokens.input_ids.numel() else 0
-    if top >= vocab:
-        raise DataError(
-            f"token dataset has token id {top} but model {lm.name} has a vocabulary of {vocab}; "
-            "it was tokenized for another model"
-        )
+    tokens.check_vocabulary(lm.model.config.vocab_size, lm.name)

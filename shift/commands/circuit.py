@@ -20,6 +20,7 @@ import torch
 
 from circuits.effects import EffectConfig
 from circuits.states import Baseline
+from shift import validate
 from shift.commands.options import Opt, given, options, path_option
 from shift.config import CircuitConfig
 from shift.validate import DeviceParam
@@ -109,6 +110,7 @@ def load_batches(lm, data: Path, batch_size: int, max_length: int, max_examples:
 
     if data.is_dir():
         ds = TokenDataset.load(data)
+        ds.check_vocabulary(lm.model.config.vocab_size, lm.name)
         if max_examples is not None:
             ds = ds.subset(list(range(min(max_examples, len(ds)))))
         return list(ds.batches(batch_size)), ds
@@ -116,6 +118,14 @@ def load_batches(lm, data: Path, batch_size: int, max_length: int, max_examples:
         raise DataError(f"data file {data} does not exist")
     rows = _read_jsonl(data)[:max_examples]
     return jsonl_batches(lm, rows, batch_size, max_length), [r["text"] for r in rows]
+
+
+def _check_examples(data: Path) -> None:
+    """`--data` at the door: a token dataset folder, or JSONL examples with a `text` field."""
+    if data.is_dir():
+        validate.token_dataset(data)
+    else:
+        validate.corpus_file(data, "text", "--data", (".jsonl",))
 
 
 def make_metric(spec: str, reads: str | None):
@@ -187,6 +197,12 @@ def compute(
     EffectConfig(method=method, steps=steps, ig_mode=ig_mode, aggregation=aggregation)
     check_value(Baseline, "kind", baseline)
     CircuitConfig(node_threshold=node_threshold, edge_threshold=edge_threshold)
+    # ... and every file, before the model loads
+    names = list(validate.sae_folder(saes_dir, model=model))
+    _check_examples(data)
+    human = validate.labels(labels, names) if labels is not None else None
+    validate.writable_dir(out.parent, "--out's folder")
+    metric = make_metric(metric_spec, reads)
     key = stable_hash(
         dict(
             # what the inputs hold, not where they are: a changed file is a new circuit
@@ -217,7 +233,6 @@ def compute(
             pass
     lm = load_model(model, device=device)
     saes = SAESet.load(saes_dir, lm, device=device)
-    metric = make_metric(metric_spec, reads)
     batches, annotation_data = load_batches(lm, data, batch_size, max_length, max_examples)
     result = compute_circuit(
         lm,
@@ -234,7 +249,7 @@ def compute(
     )
     graph = result.graph
     if annotate or labels is not None:
-        annotate_circuit(graph, lm, dict(saes), annotation_data if annotate else None, labels)
+        annotate_circuit(graph, lm, dict(saes), annotation_data if annotate else None, human)
     graph.graph["config_hash"] = key
     save_graph(graph, out)
     n_feat = sum(1 for _, a in graph.nodes(data=True) if a["kind"] == "feature")
@@ -259,13 +274,15 @@ def compute(
 @click.option("--max-label", default=28, show_default=True, help="Characters of label per node.")
 def render(circuit_json, out, labels, max_per_row, max_label):
     """Draw a circuit JSON file with graphviz."""
-    from circuits.annotate import load_labels
     from circuits.graph import load_graph
-    from circuits.render import render_circuit
+    from circuits.render import FORMATS, render_circuit
 
     graph = load_graph(circuit_json)
+    if out.suffix.lstrip(".").lower() not in FORMATS:
+        raise ToolkitError(f"--out {out}: use a .svg, .png or .pdf file name")
+    validate.writable_dir(out.parent, "--out's folder")
     if labels is not None:
-        table = load_labels(labels)
+        table = validate.labels(labels, graph.graph.get("submodules") or [])
         for _, a in graph.nodes(data=True):
             key = f"{a.get('submodule')}/{a.get('feature')}"
             if key in table:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from shift import validate
 from shift.commands.options import Opt, given, options, path_option
 from shift.validate import DeviceParam
 from ssae.errors import DataError, ToolkitError
@@ -88,16 +89,23 @@ def _tokens(
     from ssae.tokens import TokenDataset
 
     if data is not None:
-        return TokenDataset.load(data)
+        tokens = TokenDataset.load(data)
+        tokens.check_vocabulary(lm.model.config.vocab_size, model_id)
+        return tokens
     texts = _read_corpus(corpus, text_field, max_docs)
     return TokenDataset.from_texts(
         texts, lm.tokenizer, ctx_len=ctx_len, source=str(corpus), tokenizer_name=model_id
     )
 
 
-def _check_one_token_source(data: Path | None, corpus: Path | None) -> None:
+def _check_token_source(data: Path | None, corpus: Path | None, text_field: str) -> None:
+    """Exactly one of `--data` and `--corpus`, checked at the door (before the model loads)."""
     if (data is None) == (corpus is None):
         raise ToolkitError("pass exactly one of --data DIR (token dataset) or --corpus FILE.jsonl")
+    if data is not None:
+        validate.token_dataset(data)
+    else:
+        validate.corpus_file(corpus, text_field, "--corpus", (".jsonl",))
 
 
 def _out_option(what: str):
@@ -137,8 +145,9 @@ def train(model_id, device, data, corpus, text_field, max_docs, ctx_len, out, **
     """Train general SAEs for all submodules of a model from scratch."""
     from ssae.train import train_saes
 
-    _check_one_token_source(data, corpus)
+    _check_token_source(data, corpus, text_field)
     cfg = TrainConfig(**given(values, TRAIN_OPTIONS))
+    validate.writable_dir(out)
     lm = _load_lm(model_id, device)
     tokens = _tokens(lm, model_id, data, corpus, text_field, max_docs, ctx_len)
     saes = train_saes(lm, tokens, cfg, out)
@@ -177,9 +186,11 @@ def finetune(
     from ssae.sae_set import SAESet
     from ssae.train import finetune_saes
 
-    _check_one_token_source(data, corpus)
+    _check_token_source(data, corpus, text_field)
     normalize = {"auto": None, "normalized": True, "raw": False}[units]
     cfg = FinetuneConfig(normalize=normalize, **given(values, FINETUNE_OPTIONS))
+    validate.sae_folder(sae_folder, names=cfg.names, dict_id=dict_id, model=model_id)
+    validate.writable_dir(out)
     lm = _load_lm(model_id, device)
     base = SAESet.load(sae_folder, lm, names=cfg.names, dict_id=dict_id, device=device)
     tokens = _tokens(lm, model_id, data, corpus, text_field, max_docs, ctx_len)
@@ -216,7 +227,9 @@ def eval_(
     from ssae.evaluate import evaluate_saes, metric_table
     from ssae.sae_set import SAESet
 
-    _check_one_token_source(data, corpus)
+    _check_token_source(data, corpus, text_field)
+    validate.sae_folder(sae_folder, dict_id=dict_id, model=model_id)
+    validate.writable_dir(out.parent, "--out's folder")
     lm = _load_lm(model_id, device)
     dicts = SAESet.load(sae_folder, lm, dict_id=dict_id, device=device)
     result = evaluate_saes(
@@ -245,6 +258,11 @@ def compress(model_id, device, sae_folder, dict_id, k, out):
 
     if k < 1:
         raise ToolkitError(f"--k must be at least 1, got {k}")
+    found = validate.sae_folder(sae_folder, dict_id=dict_id, model=model_id)
+    widths = [f.dict_size for f in found.values() if f.dict_size is not None]
+    if widths and k > min(widths):
+        raise ToolkitError(f"--k {k} exceeds the width of the narrowest dictionary ({min(widths)})")
+    validate.writable_dir(out)
     lm = _load_lm(model_id, device)
     dicts = SAESet.load(sae_folder, lm, dict_id=dict_id)
     dicts.slice(k).save(out)

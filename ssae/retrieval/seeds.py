@@ -18,7 +18,13 @@ def read_seed_file(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"seed file {path} does not exist")
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"seed file {path} is not UTF-8 text (byte offset {e.start}); save it as UTF-8"
+        ) from None
+    lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise DataError(f"seed file {path} is empty; put one seed text per line (or jsonl 'text')")
     if path.suffix in (".jsonl", ".json") or lines[0].lstrip().startswith("{"):
