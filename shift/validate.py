@@ -285,13 +285,7 @@ def sae_folder(
     widths against `model`'s when it is a local folder. {submodule: DictionaryFiles}."""
     from ssae.layout import check_set, submodule_folders
 
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        what = "is a file" if path.exists() else "does not exist"
-        raise ToolkitError(
-            f"{option} {path} {what}: pass the folder that holds one folder per submodule "
-            "(embed, attn_out_layer0, ..., resid_out_layer4)"
-        )
+    path = _folder(path, option, "the folder that holds one folder per submodule (embed, ...)")
     names = list(names) if names is not None else submodule_folders(path)
     if not names:
         raise ToolkitError(
@@ -308,17 +302,19 @@ def token_dataset(path: str | os.PathLike, option: str = "--data"):
     """A token dataset folder, read and checked in full (`ssae.tokens.TokenDataset.load`)."""
     from ssae.tokens import TokenDataset
 
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        what = "is a file" if path.exists() else "does not exist"
-        raise ToolkitError(
-            f"{option} {path} {what}: pass a token dataset folder (tokens.safetensors and "
-            "meta.json, as `shift retrieve --out DIR` writes into DIR/tokens)"
-        )
+    path = _folder(path, option, "a token dataset folder (`shift retrieve --out DIR` writes one)")
     try:
         return TokenDataset.load(path)
     except ToolkitError as e:
         raise ToolkitError(f"{option}: {e}") from None
+
+
+def _folder(path: str | os.PathLike, option: str, wanted: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        what = "is a file" if path.exists() else "does not exist"
+        raise ToolkitError(f"{option} {path} {what}: pass {wanted}")
+    return path
 
 
 CORPUS_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -360,18 +356,14 @@ def corpus_file(
 
 def _first_line(path: Path, option: str) -> str:
     """The first non-blank line, decoded as UTF-8, or a one-line error."""
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(
-                    f"{option} {path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x}); "
-                    "save it as UTF-8"
-                ) from None
-            if line.strip():
-                return line
-    raise DataError(f"{option} {path} is empty: write one JSON document per line")
+    from ssae.io import utf8_lines
+
+    try:
+        return next(line for _, line in utf8_lines(path))
+    except StopIteration:
+        raise DataError(f"{option} {path} is empty: write one JSON document per line") from None
+    except DataError as e:
+        raise DataError(f"{option} {e}") from None
 
 
 def _parquet_column(path: Path, column: str, option: str) -> None:

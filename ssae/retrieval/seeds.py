@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from ssae.errors import DataError
-from ssae.io import read_jsonl
+from ssae.io import read_jsonl, utf8_lines
 
 
 def read_seed_file(path: str | os.PathLike) -> list[str]:
@@ -18,13 +18,7 @@ def read_seed_file(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"seed file {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"seed file {path} is not UTF-8 text (byte offset {e.start}); save it as UTF-8"
-        ) from None
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line.rstrip("\r\n") for _, line in utf8_lines(path)]
     if not lines:
         raise DataError(f"seed file {path} is empty; put one seed text per line (or jsonl 'text')")
     if path.suffix in (".jsonl", ".json") or lines[0].lstrip().startswith("{"):

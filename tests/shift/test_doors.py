@@ -203,7 +203,10 @@ TABLES = {
         ([*OUT, "--corpus", "{corpus}"], "Missing option '--model'"),
         ([*M, "--corpus", "{corpus}"], "Missing option '--out'"),
         ([*M, *OUT], "pass exactly one of --data DIR (token dataset) or --corpus"),
-        ([*M, *OUT, "--corpus", "{latin1}"], "latin1.jsonl:1: not UTF-8 text (byte 0xe9)"),
+        (
+            [*M, *OUT, "--corpus", "{latin1}"],
+            "latin1.jsonl:1: not UTF-8 text (byte 0xe9 at column 12)",
+        ),
         ([*M, *OUT, "--corpus", "{nofield}"], "needs a string field 'text'"),
         ([*M, *OUT, "--corpus", "{nofield}", "--text-field", "title"], "field 'title'"),
         ([*M, *OUT, "--corpus", "{empty}"], "empty.jsonl is empty"),
@@ -287,7 +290,7 @@ TABLES = {
     "retrieve": [
         ([*OUT], "give exactly one of --seeds FILE or --dataset NAME"),
         (["--seeds", "{corpus}", "--corpus", "{corpus}", *M], "Missing option '--out'"),
-        (["--seeds", "{seeds_latin1}", "--corpus", "{corpus}", *M, *OUT], "is not UTF-8 text"),
+        (["--seeds", "{seeds_latin1}", "--corpus", "{corpus}", *M, *OUT], "seeds.txt:1: not UTF-8"),
         (["--seeds", "{corpus}", "--corpus", "{notjson}", *M, *OUT], "notjson.jsonl:1: not valid"),
         (["--seeds", "{corpus}", "--corpus", "{csv}", *M, *OUT], "unknown corpus format .csv"),
         (["--seeds", "{corpus}", "--method", "grep", *OUT], "'grep'"),
