@@ -72,6 +72,9 @@ def _sae_set(folder: Path, config: dict | str | None, weights: bool = True) -> P
 
 def make_inputs(root: Path) -> dict[str, Path]:
     """Good and bad files of every kind the commands read (names say which is which)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     f = {}
     f["model"] = root / "model"
     f["model"].mkdir()
@@ -86,6 +89,8 @@ def make_inputs(root: Path) -> dict[str, Path]:
     f["notjson"].write_text("a document\n")
     f["empty"] = root / "empty.jsonl"
     f["empty"].write_text("\n\n")
+    f["parquet_notext"] = root / "corpus.parquet"
+    pq.write_table(pa.table({"body": ["a document"]}), f["parquet_notext"])
     f["csv"] = root / "corpus.csv"
     f["csv"].write_text("text\na document\n")
     f["seeds_latin1"] = root / "seeds.txt"
@@ -328,6 +333,7 @@ TABLES = {
         (["--preset", "micro", "--sae-folder", "{saes_wide}", "--model", "{model}"], "width 512"),
         (["--preset", "micro", "--corpus", "{latin1}"], "latin1.jsonl:1: not UTF-8 text"),
         (["--preset", "micro", "--corpus", "{csv}"], "unknown corpus format .csv"),
+        (["--preset", "micro", "--corpus", "{parquet_notext}"], "has no column 'text'"),
         (["--preset", "micro", "--saes", "{saes}"], "--saes is retired"),
         (["--preset", "micro", "--method", "shiny"], "shiny"),
     ],
