@@ -2,8 +2,8 @@
 
 `RunConfig` nests the configuration of every stage - `probe` (`probes.probe.ProbeConfig`),
 `finetune` (`ssae.train.FinetuneConfig`), `retrieval` (`ssae.retrieval.RetrievalConfig`),
-`effects` (`circuits.effects.EffectConfig`), `circuit` and `selection` below - and is passed whole
-to the pipeline. A nested configuration left at None is the preset's (`shift.presets`); each class
+`effects` (`circuits.effects.EffectConfig`), `circuit` (`shift.circuit_config.CircuitConfig`)
+and `selection` below - and is passed whole to the pipeline. A nested configuration left at None is the preset's (`shift.presets`); each class
 validates its own fields in `__post_init__`, and `RunConfig.__post_init__` checks the rest once.
 
 `OPTIONS` maps each command-line option of `shift run` to the field it sets, so the CLI is
@@ -21,6 +21,10 @@ from typing import Literal, get_args
 from circuits.effects import EffectConfig
 from probes.probe import ProbeConfig
 from shift import validate
+from shift.circuit_config import CircuitConfig
+from shift.methods import Method, get_method
+from shift.presets import get_preset
+from ssae.configs import type_hints, unwrap_optional
 from ssae.errors import ConfigError
 from ssae.retrieval.pipeline import RetrievalConfig
 from ssae.train import FinetuneConfig
@@ -39,29 +43,6 @@ Stage = Literal[
 ]
 STAGES: tuple[str, ...] = get_args(Stage)
 DATASETS = ("bib",)
-
-
-@dataclass(frozen=True)
-class CircuitConfig:
-    """The circuit a run computes and plots."""
-
-    examples: int = 128
-    """Examples used for node effects (ambiguous set for the circuit, balanced for gender)."""
-    node_threshold: float = 0.1
-    """Node threshold of the plotted circuit, in units of the metric (Marks et al.: 0.1)."""
-    edge_threshold: float = 0.01
-    """Edge threshold of the plotted circuit (Marks et al.: 0.01)."""
-    labels: str | None = None
-    """JSONL of human feature labels shown in the circuit graph."""
-    graph: bool = True
-    """Compute, annotate and render the classifier's circuit (the report's graph); the skyline
-    needs only the gender effects, so `shift bench` leaves it out."""
-
-    def __post_init__(self):
-        if self.examples < 1:
-            raise ConfigError("--circuit-examples must be >= 1")
-        if self.node_threshold < 0 or self.edge_threshold < 0:
-            raise ConfigError("circuit thresholds must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -138,9 +119,6 @@ class RunConfig:
     """Which features the edit ablates."""
 
     def __post_init__(self):
-        from shift.methods import get_method
-        from shift.presets import get_preset
-
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; available: {', '.join(DATASETS)}")
         get_method(self.method)
@@ -166,18 +144,14 @@ class RunConfig:
         self.out = Path(self.out or Path("runs") / f"{self.dataset}-{self.method}-{self.preset}")
 
     @property
-    def resolved_method(self):
+    def resolved_method(self) -> Method:
         """The `shift.methods.Method` that `method` names."""
-        from shift.methods import get_method
-
         return get_method(self.method)
 
     @classmethod
     def from_options(cls, **options) -> RunConfig:
         """A RunConfig from flat option names (those of `shift run`, see `OPTIONS`): the nested
         configurations are the preset's with the given fields replaced."""
-        from shift.presets import get_preset
-
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise ConfigError(f"unknown run option(s) {', '.join(unknown)}")
@@ -233,6 +207,4 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
 
 def section_class(section: str | None) -> type:
     """The class of RunConfig's nested configuration `section` (None: RunConfig itself)."""
-    from ssae.configs import type_hints, unwrap_optional
-
     return RunConfig if section is None else unwrap_optional(type_hints(RunConfig)[section])[0]

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shift.methods import METHODS, paper_numbers
-from ssae.io import atomic_path, write_json, write_text
+from ssae.io import write_json, write_text
 
 if TYPE_CHECKING:
-    from shift.stages import CircuitResult, RunContext, SelectionResult
+    from shift.stages.circuit import CircuitResult
+    from shift.stages.context import RunContext
+    from shift.stages.selection import SelectionResult
 
 COLUMNS = ("profession_acc", "gender_acc", "worst_group_acc")
 
@@ -161,27 +163,3 @@ def sae_eval_markdown(result: dict, label: str) -> str:
         for name, r in runs
     )
     return "\n".join(lines) + f"\n\nClean CE {clean:.4f} nats/token. {means}.\n"
-
-
-def plot_sweep(points, best_k: int, path: Path, label: str) -> None:
-    """Dev profession and gender accuracy against the number of ablated features."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ks = [p.k for p in points]
-    ax.plot(ks, [p.profession_acc for p in points], label="profession acc (dev)")
-    ax.plot(ks, [p.gender_acc for p in points], label="gender acc (dev)")
-    ax.axvline(best_k, color="grey", ls="--", label=f"chosen k = {best_k}")
-    ax.axhline(0.5, color="lightgrey", lw=0.8)
-    ax.set_xlabel("features ablated (k)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"{label}: features ablated")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from shift.ablation import AblationEvaluator, FeatureSet
+from ssae.io import atomic_path
 
 
 @dataclass(frozen=True)
@@ -80,3 +82,27 @@ def sweep(
         )
     best = max(points, key=lambda p: (p.profession_acc, -p.k))
     return best.k, points
+
+
+def plot_sweep(points, best_k: int, path: Path, label: str) -> None:
+    """Dev profession and gender accuracy against the number of ablated features."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ks = [p.k for p in points]
+    ax.plot(ks, [p.profession_acc for p in points], label="profession acc (dev)")
+    ax.plot(ks, [p.gender_acc for p in points], label="gender acc (dev)")
+    ax.axvline(best_k, color="grey", ls="--", label=f"chosen k = {best_k}")
+    ax.axhline(0.5, color="lightgrey", lw=0.8)
+    ax.set_xlabel("features ablated (k)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{label}: features ablated")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

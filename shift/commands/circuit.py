@@ -21,8 +21,8 @@ import torch
 from circuits.effects import EffectConfig
 from circuits.states import Baseline
 from shift import validate
+from shift.circuit_config import CircuitConfig
 from shift.commands.options import Opt, given, options, path_option
-from shift.config import CircuitConfig
 from shift.validate import DeviceParam
 from ssae.configs import check_value
 from ssae.errors import DataError, ToolkitError

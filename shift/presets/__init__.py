@@ -4,8 +4,8 @@ A preset is a TOML file next to this module (`paper.toml`, `tiny.toml`, `micro.t
 the typed `Preset` below (`ssae.configs.from_mapping`: unknown or mistyped settings are errors).
 Its tables are the configurations of the stages - `[probe]` (`probes.probe.ProbeConfig`), `[gsae]`
 (`ssae.train.TrainConfig`), `[finetune]` (`ssae.train.FinetuneConfig`), `[retrieval]`
-(`ssae.retrieval.RetrievalConfig`) and `[circuit]` (`shift.config.CircuitConfig`) - and every
-setting a file leaves out is the class's own default, which is the paper's. A preset on a built-in
+(`ssae.retrieval.RetrievalConfig`) and `[circuit]` (`shift.circuit_config.CircuitConfig`) - and
+every setting a file leaves out is the class's own default, which is the paper's. A preset on a built-in
 world names it (`world = "tiny"`); that world's own sizes live in `shift.world.config`. No stage
 branches on a preset's name.
 
@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from probes.probe import ProbeConfig
-from shift.config import CircuitConfig
+from shift.circuit_config import CircuitConfig
 from shift.world.config import PRESETS as WORLDS
 from ssae.configs import from_mapping
 from ssae.errors import ConfigError

@@ -101,8 +101,6 @@ class RunContext:
 def _while_world_trains(cfg: RunConfig, preset: Preset):
     """What this run can do while a world it needs trains its LM on one core: embed the world's
     corpus for dense retrieval (nearly all of the `retrieve` stage; shorter than the training)."""
-    from shift.stages.dictionaries import embed_world_corpus
-
     edit = cfg.resolved_method.edit
     world_corpus = preset.corpus == "world:corpus" and preset.model == "world:model"
     if edit is None or edit.dictionaries != "ssae" or not world_corpus:
@@ -110,6 +108,15 @@ def _while_world_trains(cfg: RunConfig, preset: Preset):
     if cfg.retrieval.first_stage != "dense":
         return None
     return functools.partial(embed_world_corpus, config=cfg.retrieval)
+
+
+def embed_world_corpus(paths, config) -> None:
+    """`ssae.retrieval.pipeline.embed_corpus` of a (partly built) world's corpus, cut by its
+    tokenizer: what the `retrieve` stage (`shift.stages.dictionaries.run_retrieve`) needs from
+    the corpus before the world's LM exists. Runs in a spawned child process."""
+    from ssae.retrieval.pipeline import embed_corpus  # lazy: the retrieval stack is slow to import
+
+    embed_corpus(paths.corpus, paths.model, config)
 
 
 def _bib_key(source: str, cfg: RunConfig) -> str:

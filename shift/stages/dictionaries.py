@@ -128,14 +128,6 @@ def run_retrieve(ctx: RunContext, gsae: Dictionaries) -> tuple[Path, str]:
     return stage.dir / "retrieval" / "tokens", stage.key
 
 
-def embed_world_corpus(paths, config) -> None:
-    """`ssae.retrieval.pipeline.embed_corpus` of a (partly built) world's corpus, cut by its
-    tokenizer: what `run_retrieve` needs from the corpus before the world's LM exists."""
-    from ssae.retrieval.pipeline import embed_corpus
-
-    embed_corpus(paths.corpus, paths.model, config)
-
-
 def run_ssae(
     ctx: RunContext, gsae: Dictionaries, tokens: Path, retrieval_key: str, width: int | None
 ) -> Dictionaries:

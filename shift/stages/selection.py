@@ -92,8 +92,7 @@ def _from_file(lines: list[str], dicts, source: str, d: Path) -> dict:
 
 def _sweep(ctx: RunContext, dicts, probes: ProbesResult, gender_effects, d: Path) -> dict:
     from probes.probe import load_probe
-    from shift.report import plot_sweep
-    from shift.skyline import rank_features, sweep
+    from shift.skyline import plot_sweep, rank_features, sweep
 
     max_k = ctx.cfg.selection.max_k
     if gender_effects is not None:
