@@ -21,7 +21,7 @@ $(BIN)/.runtime: setup.cfg pyproject.toml constraints.txt
 	touch $@
 
 $(BIN)/.testenv: $(BIN)/.runtime
-	$(BIN)/pip install -q -c constraints.txt pytest ruff playwright
+	$(BIN)/pip install -q -c constraints.txt pytest ruff playwright hypothesis
 	# dictionary_learning only as a file format to test interop against; its pins would break transformers.
 	$(BIN)/pip install -q --no-deps dictionary-learning==0.1.0 einops==0.8.2
 	touch $@

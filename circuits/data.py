@@ -75,6 +75,7 @@ def load_batches(
     dataset folder, the first `max_examples` examples (None: all)."""
     if data.is_dir():
         ds = TokenDataset.load(data)
+        ds.check_vocabulary(lm.model.config.vocab_size, lm.name)
         if max_examples is not None:
             ds = ds.subset(list(range(min(max_examples, len(ds)))))
         return list(ds.batches(batch_size)), ds

@@ -114,11 +114,63 @@ def graph_to_json(g: nx.DiGraph) -> dict:
     return {"format": FORMAT, **data}
 
 
-def graph_from_json(data: dict) -> nx.DiGraph:
-    if data.get("format") != FORMAT:
-        raise DataError(f"not a circuit file (format {data.get('format')!r}, expected {FORMAT})")
+def graph_from_json(data: dict, where: str = "circuit") -> nx.DiGraph:
+    """The graph of a circuit's JSON form, after checking it against the schema (module
+    docstring): a one-line `DataError` naming the first node or edge that does not fit."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise DataError(f"{where} is not a circuit file (format {found!r}, expected {FORMAT})")
+    _check_schema(data, where)
     data = {k: v for k, v in data.items() if k != "format"}
     return nx.node_link_graph(data, directed=True, multigraph=False, edges="edges")
+
+
+def _check_schema(data: dict, where: str) -> None:
+    nodes, edges = data.get("nodes"), data.get("edges")
+    if not isinstance(nodes, list) or not isinstance(edges, list):
+        raise DataError(f"{where}: a circuit file needs the lists 'nodes' and 'edges'")
+    ids = set()
+    for i, node in enumerate(nodes):
+        problem = _node_problem(node)
+        if problem:
+            raise DataError(f"{where}: node {i} {problem}; recompute the circuit")
+        ids.add(node["id"])
+    for i, edge in enumerate(edges):
+        ok = isinstance(edge, dict) and edge.get("source") in ids and edge.get("target") in ids
+        if not ok or not _is_number(edge.get("weight")):
+            raise DataError(
+                f"{where}: edge {i} needs a source and a target among the nodes and a finite "
+                "weight; recompute the circuit"
+            )
+
+
+def _node_problem(node: object) -> str | None:
+    """What a node of the JSON form lacks, or None."""
+    if not isinstance(node, dict) or not isinstance(node.get("id"), str):
+        return "is not an object with a string 'id'"
+    kind, feature, position = node.get("kind"), node.get("feature"), node.get("position")
+    if kind not in ("feature", "error", "metric"):
+        return f"({node['id']}) has kind {kind!r}, not feature, error or metric"
+    if kind != "metric":
+        if not isinstance(node.get("submodule"), str):
+            return f"({node['id']}) names no submodule"
+        good = feature == "error" if kind == "error" else _is_index(feature)
+        if not good:
+            return f"({node['id']}) has feature {feature!r}, not an index or 'error'"
+        if position is not None and not _is_index(position):
+            return f"({node['id']}) has position {position!r}, not an index or null"
+    if not _is_number(node.get("effect")):
+        return f"({node['id']}) has no finite effect"
+    return None
+
+
+def _is_index(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: object) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value)
 
 
 def save_graph(g: nx.DiGraph, path: str | os.PathLike) -> Path:
@@ -134,10 +186,12 @@ def load_graph(path: str | os.PathLike) -> nx.DiGraph:
             f"circuit file {path} does not exist; create it with `shift circuit compute`"
         )
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f"circuit file {path} is not valid JSON ({e}); recompute it") from e
-    return graph_from_json(data)
+        data = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"circuit file {path} is not valid JSON ({e}); recompute it") from None
+    except IsADirectoryError:
+        raise DataError(f"circuit file {path} is a folder: pass the JSON file") from None
+    return graph_from_json(data, f"circuit file {path}")
 
 
 def effect_summary(g: nx.DiGraph) -> dict:

@@ -2,8 +2,9 @@
 
 A user's mistake must read as one line, not a traceback: any `ToolkitError`, and any `ValueError`
 or `OSError` (a file that will not decode or parse, a folder that cannot be written) that escapes a
-command, becomes `Error: ...` on one line and exit status 1. `shift --debug ...` or `SHIFT_DEBUG=1`
-shows the traceback instead.
+command, becomes `Error: ...` on one line and exit status 1; a missing or malformed option is one
+`Error: ...` line naming the command's help, with click's exit status 2. `shift --debug ...` or
+`SHIFT_DEBUG=1` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except click.UsageError as e:  # a missing or malformed option: one line, not click's block
+        where = e.ctx.command_path if e.ctx is not None else "shift"
+        message = " ".join(e.format_message().split())
+        click.echo(f"Error: {message} (see `{where} --help`)", err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

@@ -224,8 +224,8 @@ def _feature_id(text: str, submodules: Sequence[str], width: int | None, where: 
         raise DataError(f"{where}: {text!r} is not a feature id SUBMODULE/INDEX (e.g. embed/12)")
     if match["submodule"] not in submodules:
         raise DataError(
-            f"{where}: no submodule {match['submodule']!r} in this preset; "
-            f"use one of {', '.join(submodules)}"
+            f"{where}: no submodule {match['submodule']!r} here; "
+            f"use one of {', '.join(submodules) or '(none)'}"
         )
     if width is not None and int(match["index"]) >= width:
         raise DataError(
@@ -262,6 +262,128 @@ def labels(
 
 
 # --------------------------------------------------------------------------------------------
+# dictionaries, token datasets, corpora
+
+
+def model_width(model: str | os.PathLike | None) -> int | None:
+    """The hidden size a local model folder's config.json records; None for a hub id (known only
+    once the model loads) or a folder without a readable one (its load will say why)."""
+    if model is None:
+        return None
+    config = Path(model).expanduser() / "config.json"
+    try:
+        width = json.loads(config.read_text("utf-8")).get("hidden_size")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return width if isinstance(width, int) and not isinstance(width, bool) else None
+
+
+def sae_folder(
+    path: str | os.PathLike,
+    option: str = "--sae-folder",
+    names: Sequence[str] | None = None,
+    dict_id: str | None = None,
+    model: str | os.PathLike | None = None,
+) -> dict:
+    """A dictionary set's layout, configurations and widths (`ssae.layout.check_set`) for
+    `names` (default: every submodule folder it has), checked without reading a weight; the
+    widths against `model`'s when it is a local folder. {submodule: DictionaryFiles}."""
+    from ssae.layout import check_set, submodule_folders
+
+    path = _folder(path, option, "the folder that holds one folder per submodule (embed, ...)")
+    names = list(names) if names is not None else submodule_folders(path)
+    if not names:
+        raise ToolkitError(
+            f"{option} {path} holds no submodule folders (embed, attn_out_layerI, mlp_out_layerI, "
+            "resid_out_layerI): pass the root of a dictionary set"
+        )
+    try:
+        return check_set(path, names, dict_id, model_width(model))
+    except ToolkitError as e:
+        raise ToolkitError(f"{option}: {e}") from None
+
+
+def token_dataset(path: str | os.PathLike, option: str = "--data"):
+    """A token dataset folder, read and checked in full (`ssae.tokens.TokenDataset.load`)."""
+    from ssae.tokens import TokenDataset
+
+    path = _folder(path, option, "a token dataset folder (`shift retrieve --out DIR` writes one)")
+    try:
+        return TokenDataset.load(path)
+    except ToolkitError as e:
+        raise ToolkitError(f"{option}: {e}") from None
+
+
+def _folder(path: str | os.PathLike, option: str, wanted: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        what = "is a file" if path.exists() else "does not exist"
+        raise ToolkitError(f"{option} {path} {what}: pass {wanted}")
+    return path
+
+
+CORPUS_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def corpus_file(
+    path: str | os.PathLike,
+    text_field: str = "text",
+    option: str = "--corpus",
+    suffixes: Sequence[str] = CORPUS_SUFFIXES,
+) -> Path:
+    """A local corpus whose first document reads: the file exists with a known suffix, it is
+    UTF-8 JSON lines with a string `text_field` (or parquet with that column). The rest is read
+    line by line when used (`ssae.io.read_jsonl` names the line of a later fault)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ToolkitError(f"{option} {path} {what}: pass a {' or '.join(suffixes)} file")
+    if path.suffix not in suffixes:
+        raise ToolkitError(
+            f"{option} {path}: unknown corpus format {path.suffix or '(no suffix)'}; use "
+            f"{' or '.join(suffixes)} with one document per line"
+        )
+    if path.suffix == ".parquet":
+        _parquet_column(path, text_field, option)
+        return path
+    first = _first_line(path, option)
+    try:
+        row = json.loads(first)
+    except ValueError as e:
+        raise DataError(f"{option} {path}:1: not valid JSON ({e})") from None
+    if not isinstance(row, dict) or not isinstance(row.get(text_field), str):
+        raise DataError(
+            f"{option} {path}:1: needs a string field {text_field!r} (one JSON object per "
+            "line); name the text field with --text-field"
+        )
+    return path
+
+
+def _first_line(path: Path, option: str) -> str:
+    """The first non-blank line, decoded as UTF-8, or a one-line error."""
+    from ssae.io import utf8_lines
+
+    try:
+        return next(line for _, line in utf8_lines(path))
+    except StopIteration:
+        raise DataError(f"{option} {path} is empty: write one JSON document per line") from None
+    except DataError as e:
+        raise DataError(f"{option} {e}") from None
+
+
+def _parquet_column(path: Path, column: str, option: str) -> None:
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception as e:  # pyarrow raises several types on a file that is not parquet
+        reason = " ".join(str(e).split())[:120]
+        raise DataError(f"{option} {path} is not a parquet file ({reason})") from None
+    if column not in names:
+        raise DataError(f"{option} {path} has no column {column!r} (columns: {names})")
+
+
+# --------------------------------------------------------------------------------------------
 # a whole run
 
 
@@ -279,9 +401,13 @@ def check_run(cfg: Any, preset: Any) -> CheckedRun:
         "--corpus": src.corpus,
     }
     for option, value in sources.items():
-        _local_path_exists(option, value)
+        local_source(option, value)
     _check_sae_recipe(cfg, preset)
     submodules = preset.submodule_names
+    if src.sae_folder is not None and Path(src.sae_folder).expanduser().exists():
+        sae_folder(src.sae_folder, "--sae-folder", submodules, preset.sae_subfolder, src.model)
+    if src.corpus is not None and Path(src.corpus).expanduser().exists():
+        corpus_file(src.corpus)
     features = None
     features_file = cfg.selection.features_file
     if features_file is not None:
@@ -317,7 +443,7 @@ def _width(cfg: Any, preset: Any) -> int | None:
     return preset.compress_k if edit.compressed else preset.sae_width
 
 
-def _local_path_exists(option: str, value: str | None) -> None:
+def local_source(option: str, value: str | os.PathLike | None) -> None:
     """A value written as a path (not a hub id) must exist."""
     if value is None:
         return

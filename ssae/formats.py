@@ -18,8 +18,9 @@ pre = (x - b_dec * apply_b_dec_to_input) W_enc + b_enc. A ReLU or TopK SAE that 
 b_dec from its input is folded into the dictionary_learning form exactly by absorbing the term:
 b_enc' = b_enc + W_enc^T b_dec, so that W_enc^T (x - b_dec) + b_enc' = W_enc^T x + b_enc.
 
-Every reader checks shapes against each other, against config.json, and against the activation
-width the caller expects, and turns any failure into a one-line `CheckpointError` naming the file.
+Every reader checks that the weights are floating point and finite, their shapes against each
+other, against config.json, and against the activation width the caller expects, and turns any
+failure into a one-line `CheckpointError` naming the file.
 """
 
 from __future__ import annotations
@@ -40,11 +41,7 @@ from ssae.archs import (
 from ssae.dictionary import Dictionary
 from ssae.errors import CheckpointError
 from ssae.io import atomic_path, torch_load
-
-AE_FILE = "ae.pt"
-CONFIG_FILE = "config.json"
-SAELENS_CFG = "cfg.json"
-SAELENS_WEIGHTS = "sae_weights.safetensors"
+from ssae.layout import AE_FILE, CONFIG_FILE, SAELENS_CFG, SAELENS_WEIGHTS, read_json_object
 
 _DL_KEYS = {
     # most specific first: the first layout whose keys are all present is the dictionary's
@@ -55,12 +52,6 @@ _DL_KEYS = {
 }
 _SAME_KEYS = {"BatchTopKSAE": "AutoEncoderTopK"}
 """Classes whose state dict has another's keys; only config.json's class name tells them apart."""
-
-
-def is_dictionary_dir(path: str | os.PathLike) -> bool:
-    """True when `path` holds a dictionary in one of the known formats."""
-    path = Path(path)
-    return (path / AE_FILE).is_file() or (path / SAELENS_CFG).is_file()
 
 
 def load_dictionary(
@@ -119,7 +110,9 @@ def read_dictionary_learning(path: str | os.PathLike) -> Dictionary:
     """Read `ae.pt` (and `config.json` next to it when present) written by dictionary_learning."""
     path = Path(path)
     file = path if path.is_file() else path / AE_FILE
-    config = _read_json(file.parent / CONFIG_FILE) if (file.parent / CONFIG_FILE).exists() else {}
+    config = (
+        read_json_object(file.parent / CONFIG_FILE) if (file.parent / CONFIG_FILE).exists() else {}
+    )
     sd = _load_state_dict(file)
     hint = (config.get("trainer") or {}).get("dict_class") or (config.get("dictionary") or {}).get(
         "dict_class"
@@ -150,6 +143,7 @@ def dictionary_from_state_dict(
     layout = _SAME_KEYS.get(hint, hint)
     if layout is not None and layout in _DL_KEYS and layout != kind:
         raise CheckpointError(f"{file}: config.json says {hint} but the weights are a {kind}")
+    check_weights(file, {k: v for k, v in sd.items() if k in _DL_KEYS[kind] and k != "k"})
     try:
         if kind in ("JumpReluAutoEncoder", "MatryoshkaBatchTopKSAE"):
             d, n = sd["W_enc"].shape
@@ -185,7 +179,7 @@ def read_saelens(folder: str | os.PathLike) -> Dictionary:
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    cfg = _read_json(folder / SAELENS_CFG)
+    cfg = read_json_object(folder / SAELENS_CFG)
     file = folder / SAELENS_WEIGHTS
     if not file.exists():
         raise CheckpointError(f"{file} is missing; a SAELens folder needs {SAELENS_WEIGHTS}")
@@ -196,6 +190,7 @@ def read_saelens(folder: str | os.PathLike) -> Dictionary:
     missing = {"W_enc", "b_enc", "W_dec", "b_dec"} - set(w)
     if missing:
         raise CheckpointError(f"{file}: missing tensors {sorted(missing)}")
+    check_weights(file, w)
     if w["W_enc"].ndim != 2:
         raise CheckpointError(f"{file}: W_enc must be 2-d, got shape {tuple(w['W_enc'].shape)}")
     d, n = w["W_enc"].shape
@@ -285,7 +280,7 @@ def save_dictionary(
 def read_config(folder: str | os.PathLike) -> dict:
     """config.json of a dictionary_learning folder ({} when there is none)."""
     file = Path(folder) / CONFIG_FILE
-    return _read_json(file) if file.exists() else {}
+    return read_json_object(file) if file.exists() else {}
 
 
 def _load_state_dict(file: Path) -> dict[str, torch.Tensor]:
@@ -305,14 +300,21 @@ def _load_state_dict(file: Path) -> dict[str, torch.Tensor]:
     return sd
 
 
-def _read_json(file: Path) -> dict:
-    try:
-        obj = json.loads(file.read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{file} is unreadable or not JSON ({_one_line(e)})") from e
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{file} must hold a JSON object")
-    return obj
+def check_weights(file: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
+    """Every weight floating point and finite: integer weights would be cast and NaN or infinite
+    ones would pass through every later computation without an error."""
+    for key, t in tensors.items():
+        if not t.is_floating_point():
+            raise CheckpointError(
+                f"{file}: {key} has dtype {str(t.dtype).removeprefix('torch.')}; dictionary "
+                "weights must be floating point (float32, float16 or bfloat16)"
+            )
+        bad = int((~torch.isfinite(t)).sum())
+        if bad:
+            raise CheckpointError(
+                f"{file}: {key} has {bad} NaN or infinite values; the dictionary is corrupt or "
+                "diverged in training: retrain or re-download it"
+            )
 
 
 def _expect(file, tensors: dict, shapes: dict[str, tuple[int, ...]]) -> None:

@@ -101,7 +101,8 @@ def read_jsonl(
     """The objects of a JSON-lines file, blank lines skipped, at most `max_rows`.
 
     Every object must have the `required` fields with values of the given types; a missing file,
-    a line that is not JSON or a missing field is a one-line `DataError` naming the line."""
+    a line that is not UTF-8 or not JSON, or a missing field is a one-line `DataError` naming the
+    line."""
     from ssae.errors import DataError
 
     path = Path(path)
@@ -109,24 +110,40 @@ def read_jsonl(
         raise DataError(f"{path} does not exist; pass a .jsonl file with one JSON object per line")
     required = dict(required or {})
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno} is not valid JSON ({e.msg})") from e
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno} is not a JSON object")
-            for name, kind in required.items():
-                if name not in obj or not isinstance(obj[name], kind):
-                    what = {str: "a string field", int: "an integer field"}.get(kind, "the field")
-                    raise DataError(f"{path}:{lineno} needs {what} {name!r}")
-            rows.append(obj)
-            if max_rows is not None and len(rows) >= max_rows:
-                break
+    for lineno, line in utf8_lines(path):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{lineno} is not valid JSON ({e.msg})") from e
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{lineno} is not a JSON object")
+        for name, kind in required.items():
+            if name not in obj or not isinstance(obj[name], kind):
+                what = {str: "a string field", int: "an integer field"}.get(kind, "the field")
+                raise DataError(f"{path}:{lineno} needs {what} {name!r}")
+        rows.append(obj)
+        if max_rows is not None and len(rows) >= max_rows:
+            break
     return rows
+
+
+def utf8_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """(line number, line) of every non-blank line of a text file, read lazily; a line that is
+    not UTF-8 is a one-line `DataError` naming it (text mode would fail somewhere mid-file with a
+    bare UnicodeDecodeError)."""
+    from ssae.errors import DataError
+
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column "
+                    f"{e.start + 1}); save the file as UTF-8"
+                ) from None
+            if line.strip():
+                yield lineno, line
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

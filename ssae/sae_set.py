@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -28,12 +27,13 @@ from ssae.arch_config import ArchConfig
 from ssae.archs import new_dictionary
 from ssae.dictionary import Dictionary, IdentityDictionary
 from ssae.errors import CheckpointError, ToolkitError
-from ssae.formats import is_dictionary_dir, load_dictionary, read_config, save_dictionary
+from ssae.formats import load_dictionary, read_config, save_dictionary
 from ssae.io import atomic_dir, derived_seed
+from ssae.layout import SET_FILE, SUBMODULE_NAME
+from ssae.layout import run_dir as _run_dir
 from ssae.models import SUBMODULE_KINDS, LoadedModel, SubmoduleSpec
 
-SET_FILE = "sae_set.json"
-_NAME = re.compile(r"^(embed|(attn_out|mlp_out|resid_out)_layer(\d+))$")
+_NAME = SUBMODULE_NAME
 
 
 class SAESet(Mapping[str, Dictionary]):
@@ -257,27 +257,6 @@ def _check_replaceable(folder: Path) -> None:
             f"{folder} is not empty and is not an SAE set; saving would replace it, so choose "
             "a new or empty folder"
         )
-
-
-def _run_dir(sub: Path, dict_id: str | None) -> Path:
-    if not sub.is_dir():
-        raise CheckpointError(f"{sub} is missing: the SAE set has no dictionary for {sub.name}")
-    if dict_id is not None and is_dictionary_dir(sub / dict_id):
-        return sub / dict_id
-    if is_dictionary_dir(sub):
-        return sub
-    runs = sorted(p for p in sub.iterdir() if p.is_dir() and is_dictionary_dir(p))
-    if dict_id is not None:
-        raise CheckpointError(
-            f"{sub / dict_id} holds no dictionary; available: {[p.name for p in runs] or 'none'}"
-        )
-    if len(runs) == 1:
-        return runs[0]
-    if not runs:
-        raise CheckpointError(f"{sub} holds no dictionary (no ae.pt or cfg.json below it)")
-    raise CheckpointError(
-        f"{sub} holds several dictionaries {[p.name for p in runs]}; choose one with dict_id / --dict-id"
-    )
 
 
 def _specs_of(lm_or_specs) -> list[SubmoduleSpec]:

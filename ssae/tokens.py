@@ -104,6 +104,8 @@ class TokenDataset:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TokenDataset:
+        """Read a token dataset folder, checking what the rest of the toolkit relies on: integer
+        ids >= 0 in a 2-d table, lengths in 1..ctx_len per row, and a readable meta.json."""
         path = Path(path)
         if not (path / "tokens.safetensors").exists() or not (path / "meta.json").exists():
             raise DataError(
@@ -112,9 +114,10 @@ class TokenDataset:
             )
         try:
             tensors = load_file(str(path / "tokens.safetensors"))
-            meta = json.loads((path / "meta.json").read_text())
+            meta = json.loads((path / "meta.json").read_text("utf-8"))
         except Exception as e:  # safetensors raises several types on a torn file
             raise DataError(f"token dataset {path} is corrupt ({e}); recreate it") from e
+        _check_tables(path, tensors, meta)
         known = {"tokenizer", "ctx_len", "pad_id", "n_docs", "n_tokens", "source", "doc_ids"}
         return cls(
             tensors["input_ids"],
@@ -125,6 +128,16 @@ class TokenDataset:
             meta.get("doc_ids"),
             {k: v for k, v in meta.items() if k not in known},
         )
+
+    def check_vocabulary(self, vocab_size: int, model: str) -> None:
+        """Every token id must exist in the model's vocabulary (an embedding lookup past its end
+        is an IndexError deep inside the model)."""
+        top = int(self.input_ids.max()) if self.input_ids.numel() else 0
+        if top >= vocab_size:
+            raise DataError(
+                f"token dataset has token id {top} but model {model} has a vocabulary of "
+                f"{vocab_size}; it was tokenized for another model"
+            )
 
     @classmethod
     def from_texts(
@@ -160,3 +173,33 @@ class TokenDataset:
             source,
             ids,
         )
+
+
+def _check_tables(path: Path, tensors: dict, meta: object) -> None:
+    """One line naming what is wrong with a token dataset read from `path`."""
+    where = f"token dataset {path}"
+    pad = meta.get("pad_id") if isinstance(meta, dict) else None
+    if isinstance(pad, bool) or not isinstance(pad, int):
+        raise DataError(f"{where}: meta.json must be an object with an integer pad_id; recreate it")
+    missing = {"input_ids", "lengths"} - set(tensors)
+    if missing:
+        raise DataError(f"{where}: tokens.safetensors lacks {sorted(missing)}; recreate it")
+    ids, lengths = tensors["input_ids"], tensors["lengths"]
+    for name, t, ndim in (("input_ids", ids, 2), ("lengths", lengths, 1)):
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or t.ndim != ndim:
+            raise DataError(
+                f"{where}: {name} must be a {ndim}-d integer tensor, got {t.dtype} "
+                f"{tuple(t.shape)}; recreate it"
+            )
+    if lengths.shape[0] != ids.shape[0] or ids.shape[0] == 0:
+        raise DataError(
+            f"{where}: {ids.shape[0]} rows of input_ids and {lengths.shape[0]} lengths; "
+            "it needs at least one document and one length per row"
+        )
+    if int(lengths.min()) < 1 or int(lengths.max()) > ids.shape[1]:
+        raise DataError(
+            f"{where}: lengths must be in 1..{ids.shape[1]} (the row width), got "
+            f"{int(lengths.min())}..{int(lengths.max())}; recreate it"
+        )
+    if int(ids.min()) < 0:
+        raise DataError(f"{where}: token ids must be >= 0, got {int(ids.min())}; recreate it")

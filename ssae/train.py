@@ -39,6 +39,7 @@ from ssae.activations import ActivationCache, read_activations
 from ssae.arch_config import ArchConfig
 from ssae.archs import for_training
 from ssae.configs import from_mapping
+from ssae.content import source_key
 from ssae.errors import DataError
 from ssae.fit_config import FinetuneConfig, FitConfig, TrainConfig
 from ssae.io import stable_hash, torch_save
@@ -161,7 +162,7 @@ def _fit_run(
             "seeding": 2,
             "archs": {n: asdict(a) for n, a in archs.items()},
             "cfg": cfg.fingerprint(),
-            "model": lm.name,
+            "model": source_key(lm.name),  # what the model holds, not where it is
             "data": digest({"input_ids": tokens.input_ids, "lengths": tokens.lengths}),
             "init": None if fresh else {n: digest(saes[n].state_dict()) for n in saes},
             "parents": None if fresh else {n: _trained_with(saes, n) for n in saes},
@@ -380,10 +381,4 @@ def _batch(tokens: TokenDataset, rows: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def _check_tokens(lm: LoadedModel, tokens: TokenDataset) -> None:
-    vocab = lm.model.config.vocab_size
-    top = int(tokens.input_ids.max()) if tokens.input_ids.numel() else 0
-    if top >= vocab:
-        raise DataError(
-            f"token dataset has token id {top} but model {lm.name} has a vocabulary of {vocab}; "
-            "it was tokenized for another model"
-        )
+    tokens.check_vocabulary(lm.model.config.vocab_size, lm.name)

@@ -21,8 +21,10 @@ from pathlib import Path
 import click
 
 from circuits.config import METRIC_SPECS, Baseline, EffectConfig, ThresholdConfig
+from shift import validate
 from shift.commands.options import Opt, configure, given, options, path_option
 from shift.validate import DeviceParam
+from ssae.errors import ToolkitError
 
 EFFECT_OPTIONS = (
     Opt(EffectConfig, "method", default_text="ig"),
@@ -39,6 +41,14 @@ EFFECT_OPTIONS = (
 @click.group()
 def circuit():
     """Feature circuits: node and edge effects of SAE features on a metric, and their graph."""
+
+
+def _check_examples(data: Path) -> None:
+    """`--data` at the door: a token dataset folder, or JSONL examples with a `text` field."""
+    if data.is_dir():
+        validate.token_dataset(data)
+    else:
+        validate.corpus_file(data, "text", "--data", (".jsonl",))
 
 
 @circuit.command()
@@ -88,7 +98,6 @@ def compute(
     from circuits.data import load_batches
     from circuits.metrics import metric_from_spec
     from ssae.content import source_key
-    from ssae.errors import ToolkitError
     from ssae.io import stable_hash
     from ssae.models import load_model
     from ssae.sae_set import SAESet
@@ -99,6 +108,12 @@ def compute(
         EffectConfig, chosen, EFFECT_OPTIONS, baseline=configure(Baseline, chosen, EFFECT_OPTIONS)
     )
     thresholds = configure(ThresholdConfig, chosen, EFFECT_OPTIONS)
+    # ... and every file, before the model loads
+    names = list(validate.sae_folder(saes_dir, model=model))
+    _check_examples(data)
+    human = validate.labels(labels, names) if labels is not None else None
+    validate.writable_dir(out.parent, "--out's folder")
+    metric = metric_from_spec(metric_spec, reads)
     key = stable_hash(
         dict(
             # what the inputs hold, not where they are: a changed file is a new circuit
@@ -124,12 +139,11 @@ def compute(
             pass
     lm = load_model(model, device=device)
     saes = SAESet.load(saes_dir, lm, device=device)
-    metric = metric_from_spec(metric_spec, reads)
     batches, annotation_data = load_batches(lm, data, batch_size, max_length, max_examples)
     result = compute_circuit(lm, dict(saes), batches, metric, config, thresholds)
     graph = result.graph
     if annotate or labels is not None:
-        annotate_circuit(graph, lm, dict(saes), annotation_data if annotate else None, labels)
+        annotate_circuit(graph, lm, dict(saes), annotation_data if annotate else None, human)
     graph.graph["config_hash"] = key
     save_graph(graph, out)
     n_feat = sum(1 for _, a in graph.nodes(data=True) if a["kind"] == "feature")
@@ -154,13 +168,15 @@ def compute(
 @click.option("--max-label", default=28, show_default=True, help="Characters of label per node.")
 def render(circuit_json, out, labels, max_per_row, max_label):
     """Draw a circuit JSON file with graphviz."""
-    from circuits.annotate import load_labels
     from circuits.graph import load_graph
-    from circuits.render import render_circuit
+    from circuits.render import FORMATS, render_circuit
 
     graph = load_graph(circuit_json)
+    if out.suffix.lstrip(".").lower() not in FORMATS:
+        raise ToolkitError(f"--out {out}: use a .svg, .png or .pdf file name")
+    validate.writable_dir(out.parent, "--out's folder")
     if labels is not None:
-        table = load_labels(labels)
+        table = validate.labels(labels, graph.graph.get("submodules") or [])
         for _, a in graph.nodes(data=True):
             key = f"{a.get('submodule')}/{a.get('feature')}"
             if key in table:

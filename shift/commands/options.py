@@ -138,4 +138,7 @@ def _show(value: Any) -> str:
 def path_option(*names: str, help: str, required: bool = False, exists: bool = False, **kw):
     """A file or folder option (`pathlib.Path` values); `kw` are click.Path's own settings."""
     kind = click.Path(path_type=Path, exists=exists, **kw)
-    return click.option(*names, type=kind, required=required, default=None, help=help)
+    # No default for a required option: click >= 8.3 counts an explicit default=None as given,
+    # and the command would run without it.
+    default = {} if required else {"default": None}
+    return click.option(*names, type=kind, required=required, help=help, **default)

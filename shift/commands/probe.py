@@ -58,6 +58,7 @@ def probe(submodule, batch_size, out, **values):
     from shift.data.professions import parse_professions
     from shift.presets import get_preset
     from shift.validate import device as device_of
+    from shift.validate import local_source, writable_dir
     from ssae.errors import ConfigError
     from ssae.io import shift_home
 
@@ -71,13 +72,15 @@ def probe(submodule, batch_size, out, **values):
     pair = parse_professions(opts["professions"]) if "professions" in opts else p.professions
     p = dataclasses.replace(p, probe_submodule=submodule or p.probe_submodule, professions=pair)
     device = device_of(opts.get("device", "auto"))
+    for option, value in (("--model", opts.get("model")), ("--bib-path", opts.get("bib_path"))):
+        local_source(option, value)
     cbp = given(values, CBP_OPTIONS)
     cbp_config = CBPConfig(
         keywords=cbp.get("cbp_keywords", CBP_KEYWORDS),
         drop=cbp.get("cbp_drop", ()),
         probe=dataclasses.replace(p.probe, device=device),
     )
-    out = Path(out) if out else shift_home() / "runs" / f"probe-{preset}"
+    out = writable_dir(Path(out) if out else shift_home() / "runs" / f"probe-{preset}")
     run = run_baselines(
         p,
         out,

@@ -10,6 +10,7 @@ are generated from `RetrievalConfig` (its defaults are the SSAE paper's).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 
@@ -106,20 +107,30 @@ def retrieve(
     """
     if (seeds_file is None) == (dataset is None):
         raise click.UsageError("give exactly one of --seeds FILE or --dataset NAME")
+    from shift import validate
     from shift.presets import get_preset
 
-    fields = [f for f, v in (("corpus", corpus), ("model", model)) if v is None]
-    if dataset is not None and bib_path is None:
-        fields.append("bib")
-    p = get_preset(preset, corpus=corpus, model=model, bib=bib_path)
-    p = p.resolve(*fields) if fields else p
-    corpus, model = str(p.corpus), str(p.model)
+    # Settings and files first: a bad one must not cost a world build or a model load.
     config = RetrievalConfig(**given(values, _retrieval_options()))
+    p = get_preset(preset, corpus=corpus, model=model, bib=bib_path)
+    for option, value in (("--corpus", corpus), ("--model", model), ("--bib-path", bib_path)):
+        validate.local_source(option, value)
+    if corpus is not None and Path(corpus).expanduser().exists():
+        validate.corpus_file(corpus)
+    if saes is not None and saes.is_dir():
+        validate.sae_folder(saes, model=model)
+    validate.writable_dir(out)
+    texts = None
     if seeds_file is not None:
         from ssae.retrieval import read_seed_file
 
         texts = read_seed_file(seeds_file)
-    else:
+    fields = [f for f, v in (("corpus", corpus), ("model", model)) if v is None]
+    if dataset is not None and bib_path is None:
+        fields.append("bib")
+    p = p.resolve(*fields) if fields else p
+    corpus, model = str(p.corpus), str(p.model)
+    if texts is None:
         texts = _bib_seeds(str(p.bib), professions, config.n_seeds)
     from ssae.retrieval import retrieve as run_retrieval
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from shift import validate
 from shift.commands.options import Opt, given, options, path_option
 from shift.validate import DeviceParam
 from ssae.arch_config import ARCH_NAMES
@@ -91,16 +92,23 @@ def _tokens(
     from ssae.tokens import TokenDataset
 
     if data is not None:
-        return TokenDataset.load(data)
+        tokens = TokenDataset.load(data)
+        tokens.check_vocabulary(lm.model.config.vocab_size, model_id)
+        return tokens
     texts = _read_corpus(corpus, text_field, max_docs)
     return TokenDataset.from_texts(
         texts, lm.tokenizer, ctx_len=ctx_len or 128, source=str(corpus), tokenizer_name=model_id
     )
 
 
-def _check_one_token_source(data: Path | None, corpus: Path | None) -> None:
+def _check_token_source(data: Path | None, corpus: Path | None, text_field: str) -> None:
+    """Exactly one of `--data` and `--corpus`, checked at the door (before the model loads)."""
     if (data is None) == (corpus is None):
         raise ToolkitError("pass exactly one of --data DIR (token dataset) or --corpus FILE.jsonl")
+    if data is not None:
+        validate.token_dataset(data)
+    else:
+        validate.corpus_file(corpus, text_field, "--corpus", (".jsonl",))
 
 
 def _out_option(what: str):
@@ -175,7 +183,8 @@ def train(
     """Train general SAEs for all submodules of a model from scratch.
 
     `--target-l0` is the L1 architectures' adaptive-L1 target, and JumpReLU's L0 target."""
-    _check_one_token_source(data, corpus)
+    if data is not None or corpus is not None or preset is None:
+        _check_token_source(data, corpus, text_field)  # a preset without either brings its corpus
     from ssae.train import train_saes
 
     cfg, model_id, corpus, ctx_len = _train_recipe(
@@ -183,6 +192,7 @@ def train(
     )
     if model_id is None:
         raise ToolkitError("pass --model (a model id or folder) or --preset")
+    validate.writable_dir(out)
     lm = _load_lm(model_id, device)
     tokens = _tokens(lm, model_id, data, corpus, text_field, max_docs, ctx_len)
     saes = train_saes(lm, tokens, cfg, out)
@@ -252,12 +262,14 @@ def finetune(
     **values,
 ):
     """Finetune every SAE of a set on a token dataset or corpus (SSAEs), with ERM or TERM."""
-    _check_one_token_source(data, corpus)
+    _check_token_source(data, corpus, text_field)
     from ssae.sae_set import SAESet
     from ssae.train import finetune_saes
 
     normalize = {"auto": None, "normalized": True, "raw": False}[units]
     cfg = FinetuneConfig(normalize=normalize, **given(values, FINETUNE_OPTIONS))
+    validate.sae_folder(sae_folder, names=cfg.names, dict_id=dict_id, model=model_id)
+    validate.writable_dir(out)
     lm = _load_lm(model_id, device)
     base = SAESet.load(sae_folder, lm, names=cfg.names, dict_id=dict_id, device=device)
     tokens = _tokens(lm, model_id, data, corpus, text_field, max_docs, ctx_len)
@@ -291,10 +303,12 @@ def eval_(
     out,
 ):
     """L0, FVU, dead features and spliced cross-entropy of every SAE of a set."""
-    _check_one_token_source(data, corpus)
+    _check_token_source(data, corpus, text_field)
     from ssae.evaluate import evaluate_saes, metric_table
     from ssae.sae_set import SAESet
 
+    validate.sae_folder(sae_folder, dict_id=dict_id, model=model_id)
+    validate.writable_dir(out.parent, "--out's folder")
     lm = _load_lm(model_id, device)
     dicts = SAESet.load(sae_folder, lm, dict_id=dict_id, device=device)
     result = evaluate_saes(
@@ -323,6 +337,11 @@ def compress(model_id, device, sae_folder, dict_id, k, out):
 
     if k < 1:
         raise ToolkitError(f"--k must be at least 1, got {k}")
+    found = validate.sae_folder(sae_folder, dict_id=dict_id, model=model_id)
+    widths = [f.dict_size for f in found.values() if f.dict_size is not None]
+    if widths and k > min(widths):
+        raise ToolkitError(f"--k {k} exceeds the width of the narrowest dictionary ({min(widths)})")
+    validate.writable_dir(out)
     lm = _load_lm(model_id, device)
     dicts = SAESet.load(sae_folder, lm, dict_id=dict_id)
     dicts.slice(k).save(out)

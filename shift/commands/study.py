@@ -15,7 +15,9 @@ from pathlib import Path
 
 import click
 
+from shift import validate
 from shift.study.config import DOMAINS, STUDIES, HubDomain
+from shift.validate import DeviceParam
 
 # Which studies a domain supports: TinyStories is a corpus for SAEs trained from scratch.
 DOMAIN_STUDIES = {"physics": STUDIES, "toxicity": STUDIES, "tinystories": ("term",)}
@@ -80,7 +82,9 @@ def _options(f):
             help="TERM tilts to compare with ERM, comma-separated (default: the preset's, "
             "500,1e9 as in the SSAE paper).",
         ),
-        click.option("--device", default="cpu", show_default=True, help="cpu or cuda."),
+        click.option(
+            "--device", default="cpu", show_default=True, type=DeviceParam(), help="cpu or cuda."
+        ),
         click.option(
             "--force",
             multiple=True,
@@ -119,12 +123,12 @@ def _run(name: str, domain: str, preset: str, out: Path | None, **opts) -> None:
     out = out or Path("runs") / "study" / f"{name}-{domain}-{preset}"
     overrides = {}
     if opts["tilts"]:
-        try:
-            overrides["tilts"] = tuple(float(t) for t in opts["tilts"].split(","))
-        except ValueError as e:
-            raise ToolkitError(f"--tilts takes numbers like 500,1e9; got {opts['tilts']!r}") from e
-        if any(t <= 0 for t in overrides["tilts"]):
-            raise ToolkitError("--tilts must be positive (t = 0 is the ERM run itself)")
+        hint = " (t = 0 is the ERM run itself; e.g. 500,1e9)"
+        tilts = [validate.finite("--tilts", t, 0, hint) for t in opts["tilts"].split(",")]
+        if 0 in tilts:
+            raise ToolkitError(f"--tilts must be positive{hint}")
+        overrides["tilts"] = tuple(tilts)
+    _check_files(preset, out, opts)
     if opts["id_data"]:
         from shift.study.config import get_study_preset
 
@@ -159,6 +163,32 @@ def _run(name: str, domain: str, preset: str, out: Path | None, **opts) -> None:
     files = report.write(name, result, out)
     click.echo(f"{name} ({domain}, {preset}): {result['total_s']:.1f}s; wrote {len(files)} files")
     click.echo(f"Report: {out / f'{name}.md'}")
+
+
+def _check_files(preset: str, out: Path, opts: dict) -> None:
+    """The local files and folders the options name, before the world or a model is touched."""
+    from shift.study.config import get_study_preset
+
+    sources = {
+        "--model": opts["model"],
+        "--corpus": opts["corpus"],
+        "--sae-folder": opts["saes"],
+        "--id-data": opts["id_data"],
+        "--ood-data": opts["ood_data"],
+    }
+    for option, value in sources.items():
+        validate.local_source(option, value)
+    local = {k: Path(v).expanduser() for k, v in sources.items() if v}
+    local = {k: p for k, p in local.items() if p.exists()}
+    if "--corpus" in local:
+        validate.corpus_file(local["--corpus"])
+    for option, field in (("--id-data", opts["text_field"]), ("--ood-data", "text")):
+        if option in local and not set("+.") & set(field):  # joined or nested fields: hub-style
+            validate.corpus_file(local[option], field, option)
+    if "--sae-folder" in local:
+        names = [get_study_preset(preset).submodule]
+        validate.sae_folder(local["--sae-folder"], names=names, model=opts["model"])
+    validate.writable_dir(out)
 
 
 def _jsonable(d: dict) -> dict:

@@ -13,7 +13,9 @@ _preset = click.option(
     help="A preset with a built-in world: tiny (used by `shift run --preset tiny`) or micro "
     "(for tests).",
 )
-_seed = click.option("--seed", type=int, default=0, show_default=True, help="World seed.")
+_seed = click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="World seed (>= 0)."
+)
 _home = click.option(
     "--out",
     "--home",
@@ -42,9 +44,13 @@ def world():
 )
 def build(preset: str, seed: int, home: Path | None, force: bool, verify: bool):
     """Build the world (deterministic from the seed; cached, so a second call is instant)."""
-    from shift.world import ensure_world
+    from shift.validate import writable_dir
+    from shift.world import ensure_world, get_config
     from shift.world.info import format_info
 
+    get_config(preset)  # an unknown preset in one line, before any folder is made
+    if home is not None:
+        writable_dir(home, "--out")
     paths = ensure_world(preset, seed=seed, home=home, force=force, verify=verify)
     click.echo(format_info(paths.read_manifest()))
     click.echo(f"  path: {paths.root}")

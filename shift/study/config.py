@@ -116,7 +116,13 @@ class HubDomain:
     """Row filter of id_data: (field, value) for equality or (field, '>=', value)."""
 
     def describe(self) -> dict:
-        return dataclasses.asdict(self)
+        from ssae.content import source_key
+
+        described = dataclasses.asdict(self)  # local files by their content, hub ids as they are
+        described["id_data"] = source_key(self.id_data)
+        if self.ood_data is not None:
+            described["ood_data"] = source_key(self.ood_data)
+        return described
 
     def write(self, out: Path, sizes: Sizes) -> dict[str, Path]:
         from ssae.retrieval.corpus import materialise

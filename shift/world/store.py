@@ -127,10 +127,9 @@ def repair_world(
             new.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
     except _NotIdentical as e:
         reason = (
-            f"it cannot be rebuilt identically here ({e}: it was built elsewhere or with other "
-            f"versions of {', '.join(sorted(old.get('built_with', {})) or 'its libraries')}); "
-            f"restore it from where it came, or build a new one with `shift world build "
-            f"--preset {cfg.preset} --seed {seed} --force`"
+            f"it cannot be rebuilt identically here ({e}; {_provenance(old)}); restore it from "
+            f"where it came, or build a new one with `shift world build --preset {cfg.preset} "
+            f"--seed {seed} --force`"
         )
         write_json(failed, {"problem": problem, "reason": reason})
         raise DataError(f"{name}: {problem}, and {reason}") from None
@@ -163,6 +162,15 @@ def _same_torch(manifest: dict) -> None:
     now = built_with()["torch"]
     if was != now:
         raise _NotIdentical(f"its LM was trained with torch {was}, this is torch {now}")
+
+
+def _provenance(manifest: dict) -> str:
+    """What differs between where the world was built and here, as far as the manifest says."""
+    was, now = manifest.get("built_with") or {}, built_with()
+    differ = [f"{k} {was[k]} there, {now[k]} here" for k in now if k in was and was[k] != now[k]]
+    if differ:
+        return "it was built with " + ", ".join(differ)
+    return "it was built elsewhere or by another version of the world generator"
 
 
 def _say_if_unreadable(paths: WorldPaths, name: str) -> None:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from ssae.errors import DataError
-from ssae.io import read_jsonl
+from ssae.io import read_jsonl, utf8_lines
 
 
 def read_seed_file(path: str | os.PathLike) -> list[str]:
@@ -18,7 +18,7 @@ def read_seed_file(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"seed file {path} does not exist")
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line.rstrip("\r\n") for _, line in utf8_lines(path)]
     if not lines:
         raise DataError(f"seed file {path} is empty; put one seed text per line (or jsonl 'text')")
     if path.suffix in (".jsonl", ".json") or lines[0].lstrip().startswith("{"):

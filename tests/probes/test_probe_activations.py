@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -81,13 +82,20 @@ def test_cache_computes_once_and_keys_on_inputs(small_lm, tmp_path, monkeypatch)
     assert k(small_lm, TEXTS[::-1], "resid_out_layer1", 128) != base
     assert k(small_lm, TEXTS, "resid_out_layer0", 128) != base
     assert k(small_lm, TEXTS, "resid_out_layer1", 64) != base
-    # retouching the weights changes the key (the model may have been retrained in place)
+    # The key names the weights' bytes: a touched file keeps it, weights rewritten in place (the
+    # model retrained, or another copied in with the old times) change it.
     weights = next(p for p in os.scandir(small_lm.name) if p.name.endswith(".safetensors"))
-    st = os.stat(weights.path)
+    st, original = os.stat(weights.path), Path(weights.path).read_bytes()
     os.utime(weights.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert k(small_lm, TEXTS, "resid_out_layer1", 128) == base
+    changed = bytearray(original)
+    changed[-8:] = bytes(b ^ 0xFF for b in changed[-8:])
     try:
+        Path(weights.path).write_bytes(bytes(changed))
+        os.utime(weights.path, ns=(st.st_atime_ns, st.st_mtime_ns))
         assert k(small_lm, TEXTS, "resid_out_layer1", 128) != base
     finally:
+        Path(weights.path).write_bytes(original)
         os.utime(weights.path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 

@@ -121,6 +121,8 @@ def test_errors_are_one_line(bib_dir, tmp_path, shift_home, capsys):
         capsys,
     )
     assert "unknown profession 'wizard'" in err
+    # The data is read before the model: a folder that holds no model is never opened.
+    (tmp_path / "nomodel").mkdir()
     err = run_error(
         [
             "probe",
@@ -136,6 +138,8 @@ def test_errors_are_one_line(bib_dir, tmp_path, shift_home, capsys):
         capsys,
     )
     assert "no male surgeon examples" in err or "no female surgeon examples" in err
+    err = run_error(["probe", "--model", str(tmp_path / "gone"), "--out", out], capsys)
+    assert f"--model {tmp_path / 'gone'}: no such file or folder" in err
     err = run_error(["probe", "--preset", "huge", "--out", out], capsys)
     assert "unknown preset 'huge'" in err
 

@@ -89,7 +89,7 @@ def test_features_file_that_is_not_utf8(tmp_path):
     "text, message",
     [
         ("resid_out_layer2/99999\n", "does not exist; this run's dictionaries have 256 features"),
-        ("resid_out_layer9/3\n", "no submodule 'resid_out_layer9' in this preset"),
+        ("resid_out_layer9/3\n", "no submodule 'resid_out_layer9' here"),
         ("resid_out_layer2\n", "is not a feature id SUBMODULE/INDEX"),
         ("resid_out_layer2/-1\n", "is not a feature id"),
         ("# only a comment\n\n", "names no features"),

@@ -218,6 +218,7 @@ def test_a_world_from_elsewhere_is_an_error_not_a_silent_rebuild(lone_world, cap
     assert lines[0].startswith("Warning:") and lines[-1].startswith("Error: world micro")
     assert "bib/test.parquet does not match its SHA-256" in lines[-1]
     assert "cannot be rebuilt identically here (the rebuilt corpus.jsonl differs" in lines[-1]
+    assert "by another version of the world generator" in lines[-1]
     assert "shift world build --preset micro --seed 0 --force" in lines[-1]
     assert "Traceback" not in err and not out.exists()
     assert (world.bib / "test.parquet").read_bytes() == damaged

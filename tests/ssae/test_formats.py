@@ -230,3 +230,48 @@ def test_width_and_input_size_mismatch_are_one_line_errors(tmp_path):
     with pytest.raises(CheckpointError) as e:
         load_dictionary(tmp_path / "b")
     _one_line_error(e, "decoder.weight", "(16, 39)", "(16, 40)")
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda sd: sd["encoder.weight"].__setitem__((0, 1), float("nan")), "1 NaN or infinite"),
+        (lambda sd: sd["bias"].__setitem__(2, float("inf")), "bias has 1 NaN or infinite"),
+        (
+            lambda sd: sd.update({"decoder.weight": sd["decoder.weight"].round().long()}),
+            "decoder.weight has dtype int64; dictionary weights must be floating point",
+        ),
+    ],
+)
+def test_weights_must_be_finite_floating_point(tmp_path, edit, message):
+    """A dictionary_learning file with a NaN, an infinity or integer weights is refused in one
+    line naming the file."""
+    sd = {k: v.clone() for k, v in AutoEncoder(3, 4).state_dict().items()}
+    edit(sd)
+    torch.save(sd, tmp_path / "ae.pt")
+    with pytest.raises(CheckpointError, match=message) as e:
+        load_dictionary(tmp_path)
+    assert str(tmp_path / "ae.pt") in str(e.value) and "\n" not in str(e.value)
+
+
+def test_half_precision_weights_load_as_float32(tmp_path):
+    """...while half-precision weights load, as the float32 every consumer reads."""
+    ae = AutoEncoder(3, 4)
+    torch.save({k: v.half() for k, v in ae.state_dict().items()}, tmp_path / "ae.pt")
+    loaded = load_dictionary(tmp_path)
+    assert loaded.encoder.weight.dtype == torch.float32
+    assert torch.allclose(loaded.encoder.weight, ae.encoder.weight.half().float())
+
+
+def test_saelens_weights_with_nan_are_refused(tmp_path):
+    d, n = 3, 4
+    w = {
+        "W_enc": torch.randn(d, n),
+        "b_enc": torch.zeros(n),
+        "W_dec": torch.randn(n, d),
+        "b_dec": torch.full((d,), float("nan")),
+    }
+    save_file(w, str(tmp_path / "sae_weights.safetensors"))
+    (tmp_path / "cfg.json").write_text(json.dumps({"d_in": d, "d_sae": n}))
+    with pytest.raises(CheckpointError, match="b_dec has 3 NaN or infinite values"):
+        read_saelens(tmp_path)

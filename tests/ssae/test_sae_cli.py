@@ -187,3 +187,24 @@ def test_tokens_come_from_exactly_one_of_data_or_corpus(command, sources, tmp_pa
         and err.startswith("Error: pass exactly one of --data")
         and "\n" not in err
     )
+
+
+@pytest.mark.parametrize("command", ["eval", "finetune"])
+def test_token_ids_past_the_models_vocabulary_are_one_line(
+    command, tiny_lm, tiny_model_dir, make_tokens, tmp_path, capsys
+):
+    """A token dataset made for a larger vocabulary would fail as an IndexError inside the
+    model's embedding; it is refused, naming the model, before any SAE runs."""
+    from shift.cli import main
+    from ssae.sae_set import SAESet
+
+    saes = SAESet.new(tiny_lm, dict_size=16, names=["embed"]).save(tmp_path / "saes")
+    data = make_tokens(4, 8, low=100, high=200).save(tmp_path / "wide-vocab")
+    out = tmp_path / ("r.json" if command == "eval" else "ft")
+    argv = ["sae", command, "--model", str(tiny_model_dir), "--sae-folder", str(saes)]
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--data", str(data), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 1 and err[-1].startswith("Error: token dataset has token id"), err
+    assert "has a vocabulary of 100; it was tokenized for another model" in err[-1]
+    assert not out.exists()
