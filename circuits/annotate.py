@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import networkx as nx
 import torch
@@ -33,9 +32,6 @@ from ssae.io import read_jsonl
 from ssae.lens import lens_top_tokens
 from ssae.models import LoadedModel
 from ssae.tokens import TokenDataset
-
-if TYPE_CHECKING:
-    from circuits.feature_contexts import FeatureContexts
 
 MARK_OPEN, MARK_CLOSE = "«", "»"
 
@@ -173,7 +169,7 @@ def annotate_circuit(
 ) -> nx.DiGraph:
     """Add `top_tokens`, `contexts` and `human_label` to the nodes of `graph` (in place)."""
     wanted: dict[str, list[int]] = {}
-    for _, a in _feature_nodes(graph, saes):
+    for _, a in feature_nodes(graph, saes):
         wanted.setdefault(a["submodule"], []).append(int(a["feature"]))
     lens = {}
     for name, js in wanted.items():
@@ -189,45 +185,22 @@ def annotate_circuit(
         if data is not None
         else {}
     )
-    for _, a in _feature_nodes(graph):
+    for _, a in feature_nodes(graph):
         j = int(a["feature"])
         a["top_tokens"] = lens.get((a["submodule"], j), [])
         if data is not None:
             a["contexts"] = contexts.get((a["submodule"], j), [])
-    return _label_nodes(graph, labels)
+    return label_nodes(graph, labels)
 
 
-def annotate_with_contexts(
-    graph: nx.DiGraph,
-    contexts: FeatureContexts,
-    tokenizer,
-    labels: dict[str, str] | str | os.PathLike | None = None,
-) -> nx.DiGraph:
-    """`annotate_circuit` from precomputed feature contexts (`circuits.feature_contexts`), with
-    no model pass: every feature node gets its `top_tokens`, `contexts` and `frequency`, every
-    error node the `fvu` and `l0` of its dictionary on the same tokens (in place)."""
-    for _, a in _feature_nodes(graph, contexts.names):
-        sub, j = a["submodule"], int(a["feature"])
-        a["top_tokens"] = contexts.lens_tokens(tokenizer, sub, j)
-        a["contexts"] = contexts.contexts(tokenizer, sub, j)
-        a["frequency"] = float(contexts.frequency[sub][j])
-    for _, a in graph.nodes(data=True):
-        if a.get("kind") == "error" and a["submodule"] in contexts.quality:
-            quality = contexts.quality[a["submodule"]]
-            a["fvu"], a["l0"] = quality.get("fvu"), quality.get("l0")
-    tokens = contexts.tokens
-    graph.graph["contexts_source"] = {"dataset": tokens.source, "n_tokens": tokens.n_tokens}
-    return _label_nodes(graph, labels)
-
-
-def _feature_nodes(graph: nx.DiGraph, names=None):
+def feature_nodes(graph: nx.DiGraph, names=None):
     """(id, attributes) of the feature nodes, of the submodules in `names` when given."""
     for n, a in graph.nodes(data=True):
         if a.get("kind") == "feature" and (names is None or a["submodule"] in names):
             yield n, a
 
 
-def _label_nodes(graph: nx.DiGraph, labels) -> nx.DiGraph:
+def label_nodes(graph: nx.DiGraph, labels) -> nx.DiGraph:
     """Human labels (a dict or a JSONL file) on the nodes; `label` becomes the human label, or
     the first logit-lens tokens."""
     if labels is not None and not isinstance(labels, dict):

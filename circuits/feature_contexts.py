@@ -30,11 +30,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import networkx as nx
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from circuits.annotate import context_text, show_token
+from circuits.annotate import context_text, feature_nodes, label_nodes, show_token
 from circuits.runner import frozen
 from ssae.activations import read_activations
 from ssae.dictionary import Dictionary
@@ -234,3 +235,26 @@ def compute_feature_contexts(
         quality={n: dict(quality[n]) for n in saes},
         config=cfg,
     )
+
+
+def annotate_with_contexts(
+    graph: nx.DiGraph,
+    contexts: FeatureContexts,
+    tokenizer,
+    labels: dict[str, str] | str | os.PathLike | None = None,
+) -> nx.DiGraph:
+    """`circuits.annotate.annotate_circuit` from precomputed feature contexts, with
+    no model pass: every feature node gets its `top_tokens`, `contexts` and `frequency`, every
+    error node the `fvu` and `l0` of its dictionary on the same tokens (in place)."""
+    for _, a in feature_nodes(graph, contexts.names):
+        sub, j = a["submodule"], int(a["feature"])
+        a["top_tokens"] = contexts.lens_tokens(tokenizer, sub, j)
+        a["contexts"] = contexts.contexts(tokenizer, sub, j)
+        a["frequency"] = float(contexts.frequency[sub][j])
+    for _, a in graph.nodes(data=True):
+        if a.get("kind") == "error" and a["submodule"] in contexts.quality:
+            quality = contexts.quality[a["submodule"]]
+            a["fvu"], a["l0"] = quality.get("fvu"), quality.get("l0")
+    tokens = contexts.tokens
+    graph.graph["contexts_source"] = {"dataset": tokens.source, "n_tokens": tokens.n_tokens}
+    return label_nodes(graph, labels)

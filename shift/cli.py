@@ -45,7 +45,7 @@ COMMANDS = {
     ),
     "bench": (
         "shift.commands.bench",
-        "Compare methods: worst-group, profession and gender accuracy over seeds.",
+        "Compare methods and SAE architectures: worst-group, profession and gender accuracy.",
     ),
     "study": (
         "shift.commands.study",

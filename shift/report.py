@@ -153,6 +153,7 @@ def write_circuit_files(report: RunReport, out: Path) -> nx.DiGraph:
     """`circuit.json` with the features the edit ablated and how they were chosen, and its
     explorer `circuit.html` (`circuits.view`), which rings those features."""
     from circuits.view import write_circuit_view
+    from shift.stages.circuit import circuit_title
 
     graph = load_graph(report.circuit.dir / "circuit.json")
     cfg = report.ctx.cfg
@@ -163,11 +164,6 @@ def write_circuit_files(report: RunReport, out: Path) -> nx.DiGraph:
     save_graph(graph, out / "circuit.json")
     write_circuit_view(graph, out / "circuit.html", title=circuit_title(report.ctx))
     return graph
-
-
-def circuit_title(ctx: RunContext) -> str:
-    label = ctx.method.row_labels(ctx.cfg.finetune.tilt, ctx.cfg.arch)[0]
-    return f"Bias in Bios classifier circuit ({ctx.cfg.preset} preset, {label})"
 
 
 def ablation_note(report: RunReport) -> str:

@@ -50,6 +50,8 @@ _DL_KEYS = {
     "AutoEncoderTopK": {"encoder.weight", "encoder.bias", "decoder.weight", "b_dec", "k"},
     "JumpReluAutoEncoder": {"W_enc", "b_enc", "W_dec", "b_dec", "threshold"},
 }
+_INTEGER_BUFFERS = {"k", "group_sizes"}
+"""Buffers of the layouts above that hold counts, not weights (never checked as weights)."""
 _SAME_KEYS = {"BatchTopKSAE": "AutoEncoderTopK"}
 """Classes whose state dict has another's keys; only config.json's class name tells them apart."""
 
@@ -143,7 +145,8 @@ def dictionary_from_state_dict(
     layout = _SAME_KEYS.get(hint, hint)
     if layout is not None and layout in _DL_KEYS and layout != kind:
         raise CheckpointError(f"{file}: config.json says {hint} but the weights are a {kind}")
-    check_weights(file, {k: v for k, v in sd.items() if k in _DL_KEYS[kind] and k != "k"})
+    weights = _DL_KEYS[kind] - _INTEGER_BUFFERS
+    check_weights(file, {k: v for k, v in sd.items() if k in weights})
     try:
         if kind in ("JumpReluAutoEncoder", "MatryoshkaBatchTopKSAE"):
             d, n = sd["W_enc"].shape

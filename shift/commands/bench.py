@@ -82,17 +82,18 @@ def _names(text: str, known: tuple[str, ...], what: str) -> list[str]:
 )
 @options(BENCH_OPTIONS)
 def bench(methods, archs, sae_seeds, seeds, out, sae_eval, n_reps, **shared):
-    """Compare methods and SAE architectures: worst-group, profession and gender accuracy with
-    intervals over GSAE training seeds, run seeds and test examples, paired differences, SCR.
+    """Compare methods and SAE architectures: worst-group, profession and gender accuracy.
+
+    Intervals come from a hierarchical bootstrap over GSAE training seeds, run seeds and test
+    examples; the table adds paired differences against each row's ReLU counterpart and SCR.
 
     Writes bench.json, bench.md and bench.png to --out after every run (a bench stopped early
     keeps what it measured); every run's own report lands in --out/<cell>/. A rerun into the same
     --out keeps the finished cells and runs the rest; runs computed from another world, code,
     preset or torch are refused.
     """
-    from shift.bench import markdown, plan, run_bench
     from shift.config import RunConfig
-    from shift.provenance import for_run
+    from shift.validate import check_run
     from ssae.errors import ToolkitError
 
     chosen = _names(methods, CHOICES, "method")
@@ -107,6 +108,8 @@ def bench(methods, archs, sae_seeds, seeds, out, sae_eval, n_reps, **shared):
         or Path("runs") / f"bench-{shared.get('dataset', 'bib')}-{shared.get('preset', 'paper')}"
     )
     first = RunConfig.from_options(method=chosen[0], **shared)
+    # The sources and options every cell shares, checked once before any cell's work begins.
+    check_run(first, first.sourced_preset())
     settings = {
         "dataset": first.dataset,
         "preset": first.preset,
@@ -130,6 +133,9 @@ def bench(methods, archs, sae_seeds, seeds, out, sae_eval, n_reps, **shared):
         from shift.pipeline import run_pipeline  # after the checks: it imports the model stack
 
         return run_pipeline(cfg, quiet=True)
+
+    from shift.bench import markdown, plan, run_bench  # after the checks: it imports torch
+    from shift.provenance import for_run
 
     cells = plan(chosen, arch_list, sae_seeds, seeds)
     expected = for_run(first.sourced_preset())

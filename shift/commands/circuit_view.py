@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from shift import validate
 from shift.commands.options import path_option
 
 FORMATS = ("neuronpedia",)
@@ -45,6 +46,7 @@ def view(circuit_json, out, renderer, max_edges, title):
 
     graph = load_graph(circuit_json)
     out = out or circuit_json.with_suffix(".html")
+    validate.writable_dir(out.parent, "--out's folder")
     write_circuit_view(graph, out, title=title, renderer=renderer, max_edges=max_edges)
     n = graph.number_of_nodes()
     click.echo(f"wrote {out}: {n} nodes, {graph.number_of_edges()} edges (open it in a browser)")
@@ -71,5 +73,6 @@ def export(circuit_json, fmt, out, slug, scan):
 
     graph = load_graph(circuit_json)
     out = out or circuit_json.with_suffix(f".{fmt}.json")
+    validate.writable_dir(out.parent, "--out's folder")
     export_neuronpedia(graph, out, slug=slug or circuit_json.stem, scan=scan)
     click.echo(f"wrote {out} ({fmt} attribution graph)")

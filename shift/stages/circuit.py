@@ -91,14 +91,19 @@ def run_gender_effects(ctx: RunContext, saes: Dictionaries, probes: ProbesResult
     return GenderEffects(stage.key, stage.dir)
 
 
+def circuit_title(ctx: RunContext) -> str:
+    """The circuit picture's title: the preset and the method's row label."""
+    label = ctx.method.row_labels(ctx.cfg.finetune.tilt, ctx.cfg.arch)[0]
+    return f"Bias in Bios classifier circuit ({ctx.cfg.preset} preset, {label})"
+
+
 def run_circuit(
     ctx: RunContext, saes: Dictionaries, probes: ProbesResult, contexts: FeatureContextsResult
 ) -> CircuitResult:
-    from circuits.annotate import annotate_with_contexts
     from circuits.circuit import compute_circuit
+    from circuits.feature_contexts import annotate_with_contexts
     from circuits.graph import save_graph
     from circuits.render import render_circuit
-    from shift.report import circuit_title
 
     circuit = ctx.cfg.circuit
     n = circuit.examples

@@ -33,7 +33,8 @@ from ssae.retrieval.pipeline import retrieve
 from ssae.retrieval.select import Ranking, take_budget
 from ssae.tokens import TokenDataset
 
-SELECTION_METHODS = ("full", "seed", *RETRIEVAL_METHODS)
+# `random` (general data in a seeded order) is left out: `full` is the study's general-data row.
+SELECTION_METHODS = ("full", "seed", *(m for m in RETRIEVAL_METHODS if m != "random"))
 
 
 def select_data(

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from circuits.config import ThresholdConfig
 from circuits.edges import METRIC
 from circuits.effects import NodeEffects
 from circuits.graph import build_graph
@@ -151,7 +152,9 @@ def test_per_position_circuits_keep_their_positions():
         aggregation="none",
         n_examples=3,
     )
-    g = build_graph(effects, {("resid_out_layer0/1@0", METRIC): 0.5}, node_threshold=0.1)
+    g = build_graph(
+        effects, {("resid_out_layer0/1@0", METRIC): 0.5}, ThresholdConfig(node_threshold=0.1)
+    )
     doc = to_neuronpedia(g, "pos", scan="m")
     validate(doc)
     assert len(doc["metadata"]["prompt_tokens"]) == 3

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from circuits.annotate import annotate_with_contexts, context_text
+from circuits.annotate import context_text
+from circuits.config import ThresholdConfig
 from circuits.edges import METRIC
 from circuits.effects import NodeEffects
 from circuits.feature_contexts import (
     FeatureContexts,
     FeatureContextsConfig,
+    annotate_with_contexts,
     compute_feature_contexts,
 )
 from circuits.graph import build_graph
@@ -178,7 +180,7 @@ def test_annotate_with_contexts_fills_cards_without_a_model(tiny_lm, contexts):
         aggregation="sum",
         n_examples=2,
     )
-    graph = build_graph(effects, {}, node_threshold=0.1)
+    graph = build_graph(effects, {}, ThresholdConfig(node_threshold=0.1))
     labels = {"resid_out_layer1/19": "a human label"}
     annotate_with_contexts(graph, contexts, tiny_lm.tokenizer, labels=labels)
     node = graph.nodes["mlp_out_layer0/1"]

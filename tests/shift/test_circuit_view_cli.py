@@ -66,7 +66,7 @@ def test_bad_input_is_one_line(circuit_file, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"nodes": []}')
     err = _fails(["circuit", "export", str(bad), "--format", "neuronpedia"], capsys)
-    assert err.startswith("Error: not a circuit file")
+    assert err.startswith("Error: ") and "not a circuit file" in err
     err = _fails(["circuit", "export", str(circuit_file), "--format", "dot"], capsys, code=2)
     assert "'dot' is not 'neuronpedia'" in err
     err = _fails(["circuit", "view", str(circuit_file), "--max-edges", "0"], capsys, code=2)

@@ -205,7 +205,7 @@ TABLES = {
         (["--dataset", "imdb"], "unknown dataset 'imdb'"),
     ],
     "sae train": [
-        ([*OUT, "--corpus", "{corpus}"], "Missing option '--model'"),
+        ([*OUT, "--corpus", "{corpus}"], "pass --model (a model id or folder) or --preset"),
         ([*M, "--corpus", "{corpus}"], "Missing option '--out'"),
         ([*M, *OUT], "pass exactly one of --data DIR (token dataset) or --corpus"),
         (
@@ -292,6 +292,23 @@ TABLES = {
         (["{circuit}", "--out", "{tmp}/g.gif"], "use a .svg, .png or .pdf file name"),
         (["{circuit}", "--out", "{tmp}/g.svg", "--labels", "{labels_foreign}"], "no submodule"),
     ],
+    "circuit view": [
+        ([], "Missing argument 'CIRCUIT_JSON'"),
+        (["{tmp}/none.json"], "none.json does not exist"),
+        (["{not_circuit}"], "is not a circuit file (format None"),
+        (["{circuit_list}"], "is not a circuit file (format 'list'"),
+        (["{circuit_bad_node}"], "node 1 (embed/3) has kind None"),
+        (["{circuit}", "--max-edges", "0"], "Invalid value for '--max-edges'"),
+        (["{circuit}", "--renderer", "canvas"], "Invalid value for '--renderer'"),
+    ],
+    "circuit export": [
+        (["{circuit}"], "Missing option '--format'"),
+        (["{circuit}", "--format", "svg"], "Invalid value for '--format'"),
+        (["--format", "neuronpedia"], "Missing argument 'CIRCUIT_JSON'"),
+        (["{tmp}/none.json", "--format", "neuronpedia"], "none.json does not exist"),
+        (["{not_circuit}", "--format", "neuronpedia"], "is not a circuit file (format None"),
+        (["{circuit_bad_edge}", "--format", "neuronpedia"], "edge 0 needs a source and a target"),
+    ],
     "retrieve": [
         ([*OUT], "give exactly one of --seeds FILE or --dataset NAME"),
         (["--seeds", "{corpus}", "--corpus", "{corpus}", *M], "Missing option '--out'"),
@@ -321,7 +338,9 @@ TABLES = {
     ],
     "bench": [
         (["--methods", "gsae,shiny"], "unknown method"),
-        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--seeds", "0"], "--seeds and --sae-seeds must be >= 1"),
+        (["--sae-seeds", "0"], "--seeds and --sae-seeds must be >= 1"),
+        (["--archs", "relu,gated"], "unknown architecture(s) ['gated']"),
         (["--preset", "micro", "--device", "bogus"], "--device 'bogus' is not a device"),
         (["--preset", "micro", "--tilt", "nan"], "--tilt must be a finite number"),
         (["--preset", "micro", "--sae-folder", "./no/saes"], "./no/saes: no such file"),
@@ -364,11 +383,11 @@ def test_bad_input_is_refused_at_the_door(door, inputs, tmp_path, command, args,
 
 
 def test_every_command_has_a_table():
-    from shift.cli import _COMMANDS
+    from shift.cli import COMMANDS
 
     groups = {"world": world_group, "sae": sae_group, "circuit": circuit_group}
     commands = set()
-    for name in _COMMANDS:
+    for name in COMMANDS:
         sub = groups.get(name)
         commands |= {f"{name} {c}" for c in sub.commands} if sub else {name}
     commands = {c for c in commands if not c.startswith("study")} | {"study tail"}

@@ -101,7 +101,7 @@ def test_a_second_circuit_on_the_same_saes_reuses_the_feature_contexts(ssae_run,
     first = json.loads((out / "results.json").read_text())["stage_keys"]["feature-contexts"]
     monkeypatch.setattr(circuits.feature_contexts, "compute_feature_contexts", None)  # no pass
     options = {**FAST, "circuit_examples": 16}
-    cfg = RunConfig.from_options(sae="ssae", node_threshold=0.06, edge_threshold=0.01, **options)
+    cfg = RunConfig.from_options(method="ssae", node_threshold=0.06, edge_threshold=0.01, **options)
     ctx = RunContext.open(cfg, quiet=True)
     again = run_feature_contexts(ctx, run_dictionaries(ctx).edited)
     assert again.key == first and ctx.runner.cached[-1] == "feature-contexts"
