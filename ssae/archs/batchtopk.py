@@ -35,8 +35,9 @@ class BatchTopKSAE(TopKAutoEncoder):
     def training_loss(self, x: torch.Tensor, ctx: LossContext) -> TrainingLoss:
         pre = self.pre_activations(x)
         f = batch_topk(pre, int(self.k))
-        sq = (x - self.decode(f)).pow(2).sum(-1)
-        aux = ctx.arch.auxk_alpha * self._auxk(x, f, pre, ctx)
+        err = x - self.decode(f)
+        sq = err.pow(2).sum(-1)
+        aux = ctx.arch.auxk_alpha * self._auxk(err, f, pre, ctx)
         return TrainingLoss(per_token=sq, sq=sq, f=f, batch=aux)
 
     def after_step(self, loss: TrainingLoss, ctx: LossContext) -> None:

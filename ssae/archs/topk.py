@@ -100,18 +100,21 @@ class TopKAutoEncoder(LinearDecoder, TrainableDictionary):
         pre = self.pre_activations(x)
         top = pre.topk(int(self.k), dim=-1, sorted=False)
         f = torch.zeros_like(pre).scatter_(-1, top.indices, top.values)
-        sq = (x - self.decode(f)).pow(2).sum(-1)
+        err = x - self.decode(f)
+        sq = err.pow(2).sum(-1)
         return TrainingLoss(
             per_token=sq,
             sq=sq,
             f=f,
-            batch=ctx.arch.auxk_alpha * self._auxk(x, f, pre, ctx),
+            batch=ctx.arch.auxk_alpha * self._auxk(err, f, pre, ctx),
             extras={"top": top.values},
         )
 
-    def _auxk(self, x, f, pre, ctx) -> torch.Tensor:
-        residual = (x - self.decode(f)).detach()
-        return auxk_loss(residual, pre, ctx.dead_after(f), self.decoder, self.activation_dim // 2)
+    def _auxk(self, err, f, pre, ctx) -> torch.Tensor:
+        """AuxK on the residual x - x_hat of the main reconstruction (one decode serves both)."""
+        return auxk_loss(
+            err.detach(), pre, ctx.dead_after(f), self.decoder, self.activation_dim // 2
+        )
 
     @torch.no_grad()
     def after_step(self, loss: TrainingLoss, ctx: LossContext) -> None:
