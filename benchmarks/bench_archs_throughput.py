@@ -112,6 +112,10 @@ def main(steps, threads, batch_docs):
             f"  end to end {row['end_to_end_tokens_per_s']:8.0f} tok/s "
             f"({row['end_to_end_ratio_to_relu']:.2f}x)"
         )
+    from shift.provenance import for_run
+
+    result["load_average_1min"] = round(os.getloadavg()[0], 2)  # other work on the same cores
+    result["provenance"] = for_run(get_preset("tiny"))
     write_json(RESULTS, result)
     print(f"wrote {RESULTS}")
 
