@@ -30,16 +30,19 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from circuits.synthetic import synthetic_circuit
-from circuits.view import plotly_js, write_circuit_view
-from ssae.io import write_json, write_text
-from tests.browser import CHROMIUM, chromium, click_node, open_view, set_threshold
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the browser driver is the tests' own (tests/browser.py)
+
+from circuits.synthetic import synthetic_circuit  # noqa: E402
+from circuits.view import plotly_js, write_circuit_view  # noqa: E402
+from ssae.io import write_json, write_text  # noqa: E402
+from tests.browser import CHROMIUM, chromium, click_node, open_view, set_threshold  # noqa: E402
+
 BAR_MS = 3000
 
 
