@@ -126,30 +126,41 @@ def zoom_to(page, node_id: str, half_width: float = 4.0) -> None:
     )
 
 
-def click_node(page, node_id: str) -> None:
+def click_node(page, node_id: str, attempts: int = 3) -> None:
     """Zoom to the node, hover it until Plotly reports it under the pointer, then a real mouse
-    click; waits for its card."""
-    settle(page)
-    zoom_to(page, node_id)
-    settle(page)
-    x, y = node_pixel(page, node_id)
-    page.mouse.move(1, 1)  # off the plot first: the node may sit where the last one did
-    page.mouse.move(x, y)
-    page.wait_for_function(
-        """(id) => {
-          const hover = document.getElementById('plot')._hoverdata || [];
-          return hover.some((p) => p.customdata === window.circuitView.nodeIndex(id));
-        }""",
-        arg=node_id,
-        timeout=10_000,
-    )
-    # Plotly reads two clicks within its doubleClickDelay (300 ms) as a double click (zoom reset)
-    page.wait_for_timeout(max(0.0, 400 - 1000 * (time.monotonic() - page.last_click)))
-    page.mouse.click(x, y)
-    page.last_click = time.monotonic()
-    page.wait_for_function(
-        "(id) => document.getElementById('card').dataset.node === id", arg=node_id, timeout=10_000
-    )
+    click; waits for its card. A click Plotly drops (it arrived while a redraw was still
+    settling) is tried again, up to `attempts` times; a card that never shows fails."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(attempts):
+        settle(page)
+        zoom_to(page, node_id)
+        settle(page)
+        x, y = node_pixel(page, node_id)
+        page.mouse.move(1, 1)  # off the plot first: the node may sit where the last one did
+        page.mouse.move(x, y)
+        page.wait_for_function(
+            """(id) => {
+              const hover = document.getElementById('plot')._hoverdata || [];
+              return hover.some((p) => p.customdata === window.circuitView.nodeIndex(id));
+            }""",
+            arg=node_id,
+            timeout=10_000,
+        )
+        # Plotly reads two clicks within its doubleClickDelay (300 ms) as a double click
+        page.wait_for_timeout(max(0.0, 400 - 1000 * (time.monotonic() - page.last_click)))
+        page.mouse.click(x, y)
+        page.last_click = time.monotonic()
+        try:
+            page.wait_for_function(
+                "(id) => document.getElementById('card').dataset.node === id",
+                arg=node_id,
+                timeout=5_000,
+            )
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
 
 
 def set_threshold(page, which: str, value: float) -> None:
